@@ -1,0 +1,254 @@
+"""The ``b2models`` command line.
+
+    b2models list
+    b2models run PROTOCOL [--backend cpp] [--set NAME=VALUE ...] [--seed N] [--quick] [--out DIR]
+    b2models reproduce [PAPER] [--quick] ...
+    b2models show MODEL
+    b2models data list | fetch NAME
+
+Bad names and values give one line on stderr naming them, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+EXIT_USAGE = 2
+EXIT_NO_GPU = 3
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """Bad command-line input."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit code 2
+        raise UsageError(message)
+
+
+def _err(msg: str):
+    print(f"b2models: error: {msg}", file=sys.stderr)
+
+
+def _add_run_options(p):
+    from b2models.backend import BACKENDS
+
+    p.add_argument("--backend", default="cpp", choices=BACKENDS,
+                   help="simulation target (default cpp = cpp_standalone)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a parameter, with Brian2 units: --set tau=20*ms (repeatable)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--quick", action="store_true", help="short version on generated or bundled data")
+    p.add_argument("--out", default="results", help="results root directory (default ./results)")
+    p.add_argument("--threads", type=int, default=0, help="OpenMP threads for cpp (default 0: none)")
+    p.add_argument("--resume", action="store_true", help="reuse cached expensive stages")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def build_parser():
+    parser = _Parser(prog="b2models", description="Brian2 models of four papers: run, reproduce, inspect.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("list", help="list protocols and models")
+    p_run = sub.add_parser("run", help="run one protocol")
+    p_run.add_argument("protocol")
+    _add_run_options(p_run)
+    p_rep = sub.add_parser("reproduce", help="run the registered protocols and write a report")
+    p_rep.add_argument("paper", nargs="?", default=None)
+    _add_run_options(p_rep)
+    p_show = sub.add_parser("show", help="print a model's equations and synapse code")
+    p_show.add_argument("model")
+    p_data = sub.add_parser("data", help="data sets: list or fetch")
+    dsub = p_data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    dsub.add_parser("list", help="which data sets are present")
+    p_fetch = dsub.add_parser("fetch", help="download a data set from its original location")
+    p_fetch.add_argument("name")
+    p_fetch.add_argument("--dest", default=None, help="destination (default ./data/local/<folder>)")
+    return parser
+
+
+# ---------------------------------------------------------------------------------------
+def cmd_list(args):
+    from b2models.protocol import MODEL_MODULES, protocols
+
+    print("protocols:")
+    for name, p in protocols().items():
+        print(f"  {name:24s} {p.summary}")
+    print("models (b2models show NAME):")
+    for name, mod in MODEL_MODULES.items():
+        print(f"  {name:24s} {mod}")
+    return 0
+
+
+def cmd_show(args):
+    from b2models.protocol import MODEL_MODULES, model_equations
+
+    try:
+        eqs = model_equations(args.model)
+    except KeyError:
+        raise UsageError(f"unknown model {args.model!r}; known: {', '.join(MODEL_MODULES)}") from None
+    for name, text in eqs.items():
+        print(f"# {name}")
+        print(text.strip("\n"))
+        print()
+    return 0
+
+
+def cmd_data(args):
+    import data
+
+    if args.data_command == "list":
+        for row in data.status():
+            mark = "present" if row["present"] else "missing"
+            print(f"  {row['name']:26s} {mark:8s} {row['n_files']:6d} files  {row['path']}")
+            print(f"  {'':26s} {row['description']}")
+        return 0
+    path = data.fetch(args.name, dest=args.dest)
+    print(f"fetched {args.name} into {path}")
+    return 0
+
+
+def _prepare(args, proto):
+    from b2models.params import apply_overrides, parse_assignments
+    from b2models.protocol import params_with_quick
+
+    if args.backend not in proto.backends:
+        raise UsageError(f"--backend {args.backend}: protocol {proto.name} supports {', '.join(proto.backends)}")
+    if args.threads < 0:
+        raise UsageError(f"--threads {args.threads}: must be >= 0")
+    params = params_with_quick(proto, args.quick)
+    return apply_overrides(params, parse_assignments(args.sets))
+
+
+def _run_one(args, proto, params, echo=True):
+    from b2models import __version__
+    from b2models.backend import describe
+    from b2models.protocol import Context
+    from b2models.results import RunWriter, StageCache, git_revision
+
+    out = Path(args.out)
+    writer = RunWriter(proto.name, out_root=out, run_id=time.strftime("%Y%m%d-%H%M%S") + f"-s{args.seed}",
+                       echo=(lambda m: print(m, file=sys.stderr)) if echo else None)
+    command = "b2models run " + " ".join([proto.name] + _option_words(args))
+    with writer:
+        writer.save_config({
+            "protocol": proto.name, "paper": proto.paper, "command": command, "seed": args.seed,
+            "backend": args.backend, "quick": args.quick, "threads": args.threads,
+            "params": params, "versions": {"b2models": __version__, **describe()},
+            "git_revision": git_revision(),
+        })
+        ctx = Context(params=params, seed=args.seed, backend=args.backend, quick=args.quick, writer=writer,
+                      threads=args.threads, resume=args.resume, cache=StageCache(out / "cache"),
+                      show_progress=False if args.no_progress else None)
+        t0 = time.perf_counter()
+        metrics = proto.run(ctx)
+        writer.save_metrics({"wall_s": time.perf_counter() - t0})
+    return writer.path, metrics, command
+
+
+def _option_words(args):
+    words = [f"--backend {args.backend}", f"--seed {args.seed}"]
+    if args.quick:
+        words.append("--quick")
+    words += [f"--set {s}" for s in args.sets]
+    return words
+
+
+def cmd_run(args):
+    from b2models.protocol import protocols
+
+    table = protocols()
+    if args.protocol not in table:
+        raise UsageError(f"unknown protocol {args.protocol!r}; known: {', '.join(table)}")
+    proto = table[args.protocol]
+    params = _prepare(args, proto)
+    path, metrics, _ = _run_one(args, proto, params)
+    for c in proto.claims:
+        if c.key in metrics and metrics[c.key] is not None:
+            print(f"  {c.label}: {c.fmt.format(metrics[c.key])}  (paper: {c.paper})")
+    print(f"results: {path}")
+    return 0
+
+
+def cmd_reproduce(args):
+    from b2models.protocol import protocols
+    from b2models.results import RunWriter
+
+    table = protocols()
+    papers = sorted({p.paper for p in table.values()})
+    if args.paper is not None and args.paper not in papers:
+        raise UsageError(f"unknown paper {args.paper!r}; known: {', '.join(papers)}")
+    chosen = [p for p in table.values() if args.paper in (None, p.paper)]
+    prepared = [(p, _prepare(args, p)) for p in chosen]  # all bad input is caught before any run
+    lines = ["# b2models reproduction report", "",
+             f"Backend `{args.backend}`, seed {args.seed}, {'quick' if args.quick else 'full-scale'} runs.", ""]
+    report = RunWriter("reproduce", out_root=Path(args.out), run_id=time.strftime("%Y%m%d-%H%M%S"))
+    with report:
+        for proto, params in prepared:
+            path, metrics, command = _run_one(args, proto, params)
+            lines += [f"## {proto.name}", "", proto.summary, "", f"Command: `{command}`  ", f"Results: `{path}`", "",
+                      "| quantity | paper | target | measured | reached |", "|---|---|---|---|---|"]
+            for c in proto.claims:
+                v = metrics.get(c.key)
+                measured = "—" if v is None else c.fmt.format(v)
+                reached = "—" if (c.check is None or v is None) else ("yes" if c.check(v) else "no")
+                lines.append(f"| {c.label} | {c.paper} | {c.target} | {measured} | {reached} |")
+            lines.append("")
+            for fig in proto.figures:
+                src = Path(path) / "figures" / f"{fig}.png"
+                if src.exists():
+                    dst = report.partial / "figures" / f"{proto.name}_{fig}.png"
+                    shutil.copyfile(src, dst)
+                    lines += [f"![{proto.name} {fig}](figures/{dst.name})", ""]
+        from b2models.results import atomic_write
+
+        atomic_write(report.partial / "REPORT.md", "\n".join(lines) + "\n")
+    print(f"report: {report.path / 'REPORT.md'}")
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "run": cmd_run, "reproduce": cmd_reproduce, "show": cmd_show, "data": cmd_data}
+
+
+def main(argv=None) -> int:
+    from b2models.backend import BackendError, NoGPUError
+    from b2models.params import ParameterError
+
+    try:
+        import data as _data
+
+        data_error = _data.DataError
+    except Exception:  # pragma: no cover
+        data_error = ()
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UsageError as err:
+        _err(str(err))
+        return EXIT_USAGE
+    except ParameterError as err:
+        _err(str(err))
+        return EXIT_USAGE
+    except NoGPUError as err:
+        _err(str(err))
+        return EXIT_NO_GPU
+    except BackendError as err:
+        _err(str(err))
+        return EXIT_USAGE
+    except data_error as err:
+        _err(str(err))
+        return EXIT_USAGE
+    except BrokenPipeError:  # output piped into head & co.
+        return 0
+    except KeyboardInterrupt:
+        _err("interrupted; no partial results were kept")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""What a protocol is, what it receives, and the registry of protocols and models."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+#: Modules that define a module-level ``PROTOCOL``; order = order in ``b2models list``.
+PROTOCOL_MODULES = [
+    "protocols.spikecoding_fig2",
+]
+
+#: ``b2models show NAME`` -> module whose upper-case string constants are equations.
+MODEL_MODULES = {
+    "spikecoding": "models.spikecoding",
+}
+
+
+@dataclass
+class Claim:
+    """A number from the paper beside the measured one, for ``b2models reproduce``."""
+
+    key: str  # key in metrics.json
+    label: str
+    paper: str  # the paper's (or the authors' code's) value, as text
+    target: str = ""  # what counts as reproduced, as text
+    check: Callable[[Any], bool] | None = None  # measured value -> reproduced?
+    fmt: str = "{:.4g}"
+
+
+@dataclass
+class Protocol:
+    name: str
+    paper: str  # short paper id, e.g. "spikecoding"
+    summary: str
+    params: Callable[[], Any]  # -> default parameter dataclass (full scale)
+    run: Callable[["Context"], dict]
+    quick: Callable[[Any], Any] = lambda p: p  # full-scale params -> --quick params
+    claims: list[Claim] = field(default_factory=list)
+    data: list[str] = field(default_factory=list)  # data sets used when not --quick
+    backends: tuple = ("numpy", "cython", "cpp", "cuda")
+    figures: list[str] = field(default_factory=list)  # names of the figures it writes
+
+
+@dataclass
+class Context:
+    """Everything a protocol run gets: parameters, seed, backend, output writer."""
+
+    params: Any
+    seed: int
+    backend: str
+    quick: bool
+    writer: Any  # b2models.results.RunWriter
+    threads: int = 0
+    resume: bool = False
+    cache: Any = None  # b2models.results.StageCache
+    show_progress: bool | None = None  # None: only on a terminal
+
+    def log(self, msg: str):
+        self.writer.log(msg)
+
+    def progress(self, iterable=None, **kw):
+        from tqdm.auto import tqdm
+
+        kw.setdefault("disable", None if self.show_progress is None else not self.show_progress)
+        kw.setdefault("leave", False)
+        kw.setdefault("dynamic_ncols", True)
+        return tqdm(iterable, **kw)
+
+
+def protocols() -> dict[str, Protocol]:
+    out = {}
+    for mod in PROTOCOL_MODULES:
+        p = importlib.import_module(mod).PROTOCOL
+        out[p.name] = p
+    return out
+
+
+def model_equations(name: str) -> dict[str, str]:
+    """Upper-case string constants of a model module: its equations and rule code."""
+    if name not in MODEL_MODULES:
+        raise KeyError(name)
+    mod = importlib.import_module(MODEL_MODULES[name])
+    return {
+        k: v for k, v in vars(mod).items() if k.isupper() and isinstance(v, str) and not k.startswith("_")
+    }
+
+
+def params_with_quick(proto: Protocol, quick: bool):
+    p = proto.params()
+    return proto.quick(p) if quick else p
+
+
+def as_dict(params) -> dict:
+    return {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}

@@ -1,0 +1,369 @@
+"""Protocol ``spikecoding.fig2``: 20 neurons learn to code a 2-D signal (Brendel et al. 2020, Fig 2).
+
+Brendel W, Bourdoukan R, Vertechi P, Machens CK, Denève S (2020). Learning to represent
+signals spike by spike. PLoS Comput Biol 16(3): e1007692.
+https://doi.org/10.1371/journal.pcbi.1007692
+
+Learning runs for ``duration`` of smoothed-noise input (paper: 14,000 s), presented as
+consecutive chunks of ``chunk`` to one compiled network.  At snapshots spaced
+logarithmically in time the learned weights are frozen and tested on held-out input that
+never changes between snapshots: the optimal linear decoder is fitted on one held-out
+segment and the coding error Σvar(x − x̂)/Σvar(x) measured on another; the mean rate and
+the voltage variance come from the same test, and the distance of Ω to the best-scaled
+−FᵀF from the weights.  Tuning curves (rate vs. input angle at constant radius) are
+measured before and after learning.
+
+Figures: ``fig2A_signal`` (x, x̂ and spikes before/after; paper Fig 2 A/C),
+``fig2B_learning`` (error, rate, voltage variance, Ω distance over learning; Fig 2 B),
+``fig2C_weights`` (Ω against −FᵀF, feedforward vectors; Fig 2 C) and ``fig2G_tuning``
+(tuning curves before/after; Fig 2 G).  The input needs no data files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+from brian2 import Quantity, second
+
+from analysis import coding
+from b2models.backend import Session
+from b2models.params import jsonable
+from b2models.protocol import Claim, Protocol
+from data.signals import SmoothedNoise
+from models.spikecoding import SpikeCodingNetwork, SpikeCodingParams
+
+
+@dataclass
+class Fig2Params(SpikeCodingParams):
+    """Network parameters (paper defaults) plus the protocol's."""
+
+    duration: Quantity = field(default_factory=lambda: 14000 * second)  # learning time
+    chunk: Quantity = field(default_factory=lambda: 10 * second)  # one re-run of the binary
+    n_snapshots: int = 14  # log-spaced test points (plus t = 0)
+    test_chunks: int = 1  # chunks of held-out input to fit the decoder, and again to test it
+    discard: Quantity = field(default_factory=lambda: 0.2 * second)  # transient dropped at test start
+    n_angles: int = 24  # tuning-curve angles
+    tuning_hold: Quantity = field(default_factory=lambda: 1 * second)  # time per angle
+    tuning_radius: float = 0.0  # |x| for tuning curves; 0: the RMS |x| of the input
+
+    def validate(self):
+        super().validate()
+        if float(self.chunk) <= 0 or float(self.duration) < float(self.chunk):
+            raise ValueError(f"need 0 < chunk <= duration (chunk={self.chunk}, duration={self.duration})")
+        steps = float(self.chunk / self.dt)
+        if abs(steps - round(steps)) > 1e-6:
+            raise ValueError(f"chunk={self.chunk} is not a whole number of steps dt={self.dt}")
+        if self.n_snapshots < 1 or self.test_chunks < 1 or self.n_angles < 4:
+            raise ValueError("n_snapshots >= 1, test_chunks >= 1 and n_angles >= 4 are required")
+        if float(self.discard) >= float(self.chunk) * self.test_chunks:
+            raise ValueError(f"discard={self.discard} must be shorter than the test ({self.test_chunks} chunks)")
+        if float(self.tuning_hold) <= float(self.discard):
+            raise ValueError(f"tuning_hold={self.tuning_hold} must be longer than discard={self.discard}")
+
+
+def quick_params(p: Fig2Params) -> Fig2Params:
+    """The demo: 300 s of learning in 2 s chunks (same network)."""
+    return dataclasses.replace(
+        p, duration=300 * second, chunk=2 * second, n_snapshots=8, n_angles=16,
+        tuning_hold=0.6 * second,
+    )
+
+
+def snapshot_chunks(n_chunks: int, n_snapshots: int) -> np.ndarray:
+    """Chunk counts after which to test: 0 plus log-spaced values up to n_chunks."""
+    pts = np.unique(np.round(np.logspace(0, np.log10(n_chunks), n_snapshots)).astype(int))
+    return np.concatenate([[0], pts[pts <= n_chunks]])
+
+
+class _Presenter:
+    """Feeds arbitrary-length input to the chunked network and collects the output."""
+
+    def __init__(self, net: SpikeCodingNetwork, seed: int):
+        self.net = net
+        self.seed = seed
+        self.n_runs = 0
+        self.binary_s = 0.0
+        self.binary_steps = 0
+
+    def present(self, c, x, learning: bool):
+        net = self.net
+        L = net.chunk_steps
+        n = len(c)
+        n_chunks = int(np.ceil(n / L))
+        pad = n_chunks * L - n
+        if pad:
+            c = np.concatenate([c, np.repeat(c[-1:], pad, axis=0)])
+            x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])
+        spikes_i, spikes_t, v_means, v_vars = [], [], [], []
+        for k in range(n_chunks):
+            res = net.run_chunk(c[k * L:(k + 1) * L], x[k * L:(k + 1) * L], learning=learning,
+                                seed=self.seed * 1_000_003 + self.n_runs)
+            self.n_runs += 1
+            if net.session.last_run.binary_s is not None:
+                self.binary_s += net.session.last_run.binary_s
+                self.binary_steps += L
+            keep = res.spike_step < (n - k * L)
+            spikes_i.append(res.spike_i[keep])
+            spikes_t.append(res.spike_step[keep] + k * L)
+            v_means.append(res.V_mean)
+            v_vars.append(res.V_var)
+        v_means = np.array(v_means)
+        # total variance over the chunks = mean within-chunk variance + variance of chunk means
+        v_var = np.mean(v_vars, axis=0) + np.var(v_means, axis=0)
+        return np.concatenate(spikes_i), np.concatenate(spikes_t), v_var
+
+
+def evaluate(pres: _Presenter, p: Fig2Params, test_fit, test_eval):
+    """Freeze learning, fit the decoder on one held-out segment and test on the other."""
+    net = pres.net
+    saved = net.state()
+    lam_dt = float(p.lambda_ * p.dt)
+    d = int(round(float(p.discard / p.dt)))
+    out = {}
+    rs = []
+    for (c, x) in (test_fit, test_eval):
+        r0 = net.r.copy()
+        si, st, v_var = pres.present(c, x, learning=False)
+        o = coding.spike_counts(si, st, p.N, len(c))
+        r = coding.filtered_spike_trains(o, lam_dt, r0=r0)
+        rs.append((r[d:], x[d:], si, st, v_var))
+    r_fit, x_fit = rs[0][0], rs[0][1]
+    r_ev, x_ev, si, st, v_var = rs[1]
+    D = coding.optimal_decoder(r_fit, x_fit)
+    x_hat = r_ev @ D.T
+    n_eval = len(x_ev)
+    sel = st >= d
+    out["error"] = coding.coding_error(x_ev, x_hat)
+    out["rate_hz"] = coding.mean_rate(int(sel.sum()), p.N, n_eval * float(p.dt))
+    out["voltage_var"] = float(np.mean(v_var))
+    out["omega_distance"], out["omega_scale"] = coding.recurrent_vs_feedforward(net.Omega, net.F)
+    out["decoder"] = D
+    out["example"] = (x_ev, x_hat, si[sel], st[sel] - d)
+    net.set_state(V=saved["V"], r=saved["r"])  # testing does not disturb the learning trajectory
+    return out
+
+
+def tuning_input(p: Fig2Params, radius: float):
+    """Constant inputs c = λ R (cos θ, sin θ) held for tuning_hold each: x settles to radius R."""
+    hold = int(round(float(p.tuning_hold / p.dt)))
+    angles = np.linspace(0, 2 * np.pi, p.n_angles, endpoint=False)
+    lam = float(p.lambda_)
+    dirs = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    if p.J > 2:
+        dirs = np.concatenate([dirs, np.zeros((p.n_angles, p.J - 2))], axis=1)
+    c = np.repeat(lam * radius * dirs, hold, axis=0)
+    from data.signals import leaky_integrate
+
+    x = leaky_integrate(c, float(p.lambda_ * p.dt), float(p.dt), x0=lam * radius * dirs[0] / lam)
+    d = int(round(float(p.discard / p.dt)))
+    bounds = [(k * hold + d, (k + 1) * hold) for k in range(p.n_angles)]
+    return angles, c, x, bounds
+
+
+def measure_tuning(pres: _Presenter, p: Fig2Params, radius: float):
+    net = pres.net
+    saved = net.state()
+    angles, c, x, bounds = tuning_input(p, radius)
+    si, st, _ = pres.present(c, x, learning=False)
+    rates = coding.tuning_curves(si, st, p.N, bounds, float(p.dt))
+    net.set_state(V=saved["V"], r=saved["r"])
+    return angles, rates
+
+
+def run(ctx) -> dict:
+    p: Fig2Params = ctx.params
+    p.validate()
+    dt = float(p.dt)
+    L = int(round(float(p.chunk / p.dt)))
+    n_chunks = int(np.floor(float(p.duration / p.chunk)))
+    snaps = snapshot_chunks(n_chunks, p.n_snapshots)
+    lam_dt = float(p.lambda_ * p.dt)
+    sigma_steps = float(p.input_sigma / p.dt)
+    train = SmoothedNoise(p.J, sigma_steps, p.input_amplitude, lam_dt, dt, seed=[ctx.seed, 1])
+    held_out = SmoothedNoise(p.J, sigma_steps, p.input_amplitude, lam_dt, dt, seed=[ctx.seed, 2])
+    test_fit = held_out.next(L * p.test_chunks)
+    test_eval = held_out.next(L * p.test_chunks)
+    radius = p.tuning_radius or float(np.sqrt(np.mean(np.sum(test_fit[1] ** 2, axis=1))))
+    ctx.log(
+        f"spikecoding.fig2: N={p.N}, J={p.J}, {float(p.duration):g} s of learning in {n_chunks} chunks "
+        f"of {float(p.chunk):g} s, init={p.init!r}, one_spike_per_step={p.one_spike_per_step}, "
+        f"backend={ctx.backend}, seed={ctx.seed}"
+    )
+    model_key = jsonable({f.name: getattr(p, f.name) for f in dataclasses.fields(SpikeCodingParams)})
+    with Session(ctx.backend, "spikecoding_fig2", key=(model_key, L), threads=ctx.threads) as session:
+        net = SpikeCodingNetwork(p, session, L, plastic=True, seed=ctx.seed, name="sc")
+        ctx.log(f"built in {session.build_s:.1f} s ({session.directory})")
+        pres = _Presenter(net, ctx.seed)
+        F0, Om0 = net.F.copy(), net.Omega.copy()
+        angles, tuning_before = measure_tuning(pres, p, radius)
+        history = {k: [] for k in ("t", "error", "rate_hz", "voltage_var", "omega_distance", "omega_scale")}
+        examples = {}
+
+        def snapshot(k_done):
+            ev = evaluate(pres, p, test_fit, test_eval)
+            history["t"].append(k_done * float(p.chunk))
+            for key in ("error", "rate_hz", "voltage_var", "omega_distance", "omega_scale"):
+                history[key].append(ev[key])
+            ctx.log(
+                f"t={k_done * float(p.chunk):9.1f} s  error={ev['error']:.4f}  rate={ev['rate_hz']:.2f} Hz  "
+                f"Vvar={ev['voltage_var']:.4f}  |Ω+sFᵀF|²/|Ω|²={ev['omega_distance']:.4f}"
+            )
+            return ev
+
+        examples["before"] = snapshot(0)["example"]
+        learn_spikes = 0
+        learn_bin_s, learn_bin_steps = 0.0, 0
+        bar = ctx.progress(total=n_chunks, desc="learning", unit="chunk")
+        snap_set = set(int(s) for s in snaps[1:])
+        for k in range(1, n_chunks + 1):
+            c, x = train.next(L)
+            b0, s0 = pres.binary_s, pres.binary_steps
+            si, _, _ = pres.present(c, x, learning=True)
+            learn_bin_s += pres.binary_s - b0
+            learn_bin_steps += pres.binary_steps - s0
+            learn_spikes += len(si)
+            bar.update(1)
+            if k in snap_set:
+                ev = snapshot(k)
+                bar.set_postfix(error=f"{ev['error']:.4f}", rate=f"{ev['rate_hz']:.1f}")
+        bar.close()
+        examples["after"] = ev["example"]
+        angles, tuning_after = measure_tuning(pres, p, radius)
+        F1, Om1 = net.F.copy(), net.Omega.copy()
+        build_s = session.build_s
+
+    pref_after = coding.preferred_angles(angles, tuning_after)
+    metrics = {
+        "final_error": history["error"][-1],
+        "initial_error": history["error"][0],
+        "final_rate_hz": history["rate_hz"][-1],
+        "initial_rate_hz": history["rate_hz"][0],
+        "final_voltage_var": history["voltage_var"][-1],
+        "initial_voltage_var": history["voltage_var"][0],
+        "omega_distance": history["omega_distance"][-1],
+        "omega_scale": history["omega_scale"][-1],
+        "learning_rate_hz": learn_spikes / p.N / (n_chunks * float(p.chunk)),
+        "tuning_coverage": coding.angular_coverage(pref_after[np.isfinite(pref_after)], 8),
+        "silent_neurons_after": int(np.sum(tuning_after.sum(axis=0) == 0)),
+        "tuning_radius": radius,
+        "learned_seconds": n_chunks * float(p.chunk),
+        "build_s": build_s,
+        "binary_us_per_step_learning": (1e6 * learn_bin_s / learn_bin_steps) if learn_bin_steps else None,
+        "n_binary_runs": pres.n_runs,
+    }
+    ctx.writer.save_metrics(metrics)
+    ctx.writer.save_arrays(
+        snapshot_t=np.array(history["t"]), error=np.array(history["error"]),
+        rate_hz=np.array(history["rate_hz"]), voltage_var=np.array(history["voltage_var"]),
+        omega_distance=np.array(history["omega_distance"]), F_initial=F0, F_final=F1,
+        Omega_initial=Om0, Omega_final=Om1, tuning_angles=angles, tuning_before=tuning_before,
+        tuning_after=tuning_after,
+        example_x=examples["after"][0], example_xhat_after=examples["after"][1],
+        example_xhat_before=examples["before"][1],
+    )
+    _figures(ctx, p, history, examples, (F0, Om0, F1, Om1), angles, tuning_before, tuning_after)
+    return metrics
+
+
+def _figures(ctx, p, history, examples, weights, angles, tb, ta):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dt = float(p.dt)
+    # A/C: signal and readout, spikes, before and after
+    fig, axes = plt.subplots(3, 2, figsize=(10, 6), sharex=True)
+    n_show = min(len(examples["after"][0]), int(2.0 / dt))
+    tt = np.arange(n_show) * dt
+    for col, key in enumerate(("before", "after")):
+        x, xh, si, st = examples[key]
+        for j in range(min(2, p.J)):
+            ax = axes[j, col]
+            ax.plot(tt, x[:n_show, j], "k", lw=1, label="x")
+            ax.plot(tt, xh[:n_show, j], "C3", lw=1, label="x̂ (optimal decoder)")
+            ax.set_ylabel(f"x{j + 1}")
+        axes[0, col].set_title(f"{key} learning")
+        sel = st < n_show
+        axes[2, col].plot(st[sel] * dt, si[sel], "|k", ms=4)
+        axes[2, col].set_ylabel("neuron")
+        axes[2, col].set_xlabel("time (s)")
+    axes[0, 0].legend(loc="upper right", fontsize=7)
+    ctx.writer.save_figure(fig, "fig2A_signal")
+
+    # B: learning curves
+    t = np.maximum(np.array(history["t"]), float(p.chunk) / 2)
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3))
+    for ax, key, label in zip(
+        axes, ("error", "rate_hz", "voltage_var", "omega_distance"),
+        ("coding error", "mean rate (Hz)", "voltage variance", "‖Ω − s(−FᵀF)‖²/‖Ω‖²"),
+    ):
+        ax.plot(t, history[key], "o-k", ms=3)
+        ax.set_xscale("log")
+        ax.set_xlabel("learning time (s)")
+        ax.set_ylabel(label)
+        if key in ("error", "omega_distance"):
+            ax.set_yscale("log")
+    fig.tight_layout()
+    ctx.writer.save_figure(fig, "fig2B_learning")
+
+    # C: weights
+    F0, Om0, F1, Om1 = weights
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    for ax, (F, Om, label) in zip(axes[:2], ((F0, Om0, "before"), (F1, Om1, "after"))):
+        G = -(F.T @ F)
+        off = ~np.eye(p.N, dtype=bool)
+        ax.plot(G[off], Om[off], ".", ms=3, label="i ≠ k")
+        ax.plot(np.diag(G), np.diag(Om), "r.", ms=5, label="i = k")
+        ax.set_xlabel("−FᵀF")
+        ax.set_ylabel("Ω")
+        ax.set_title(f"recurrent weights {label}")
+        ax.legend(fontsize=7)
+    ax = axes[2]
+    if p.J >= 2:
+        for F, col, label in ((F0, "0.6", "before"), (F1, "k", "after")):
+            ax.quiver(np.zeros(p.N), np.zeros(p.N), F[0], F[1], angles="xy", scale_units="xy", scale=1,
+                      color=col, width=0.005, label=label)
+        lim = 1.1 * max(np.abs(F0[:2]).max(), np.abs(F1[:2]).max())
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+        ax.set_title("feedforward weights (F₁, F₂)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    ctx.writer.save_figure(fig, "fig2C_weights")
+
+    # G: tuning curves
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
+    deg = np.degrees(angles)
+    for ax, rates, label in ((axes[0], tb, "before"), (axes[1], ta, "after")):
+        ax.plot(deg, rates, lw=1)
+        ax.set_xlabel("input angle (deg)")
+        ax.set_title(f"tuning curves {label} learning")
+    axes[0].set_ylabel("rate (Hz)")
+    fig.tight_layout()
+    ctx.writer.save_figure(fig, "fig2G_tuning")
+
+
+PROTOCOL = Protocol(
+    name="spikecoding.fig2",
+    paper="spikecoding",
+    summary="20 LIF neurons learn an efficient, balanced spike code of a 2-D signal (Brendel et al. 2020, Fig 2)",
+    params=Fig2Params,
+    quick=quick_params,
+    run=run,
+    claims=[
+        Claim("final_error", "coding error after learning", "0.0050 (authors' code)", "≤ 0.0055",
+              lambda v: v <= 0.0055),
+        Claim("final_rate_hz", "mean rate after learning (Hz)", "15.1 (authors' code)", "≤ 16",
+              lambda v: v <= 16.0, "{:.2f}"),
+        Claim("omega_distance", "‖Ω − s(−FᵀF)‖²/‖Ω‖² after learning", "Ω → −FᵀF", "≤ 0.05",
+              lambda v: v <= 0.05),
+        Claim("tuning_coverage", "fraction of 8 angle sectors with a preferred angle", "all angles covered",
+              "1.0", lambda v: v >= 1.0, "{:.2f}"),
+        Claim("initial_error", "coding error before learning", "high (Fig 2 B)", "> final", None),
+    ],
+    figures=["fig2A_signal", "fig2B_learning", "fig2C_weights", "fig2G_tuning"],
+)
