@@ -274,6 +274,7 @@ class Session:
         prefs = brian2.prefs.devices.cuda_standalone
         if not has_gpu:
             prefs.cuda_backend.detect_gpus = False
+            prefs.cuda_backend.gpu_id = 0
             prefs.cuda_backend.compute_capability = (
                 self.compute_capability or DEFAULT_COMPUTE_CAPABILITY
             )
@@ -374,11 +375,12 @@ class Session:
                     run_args=run_args,
                 )
             finally:
-                for fname in device.run_args_arrays:
-                    try:
-                        os.remove(self.directory / "static_arrays" / fname)
-                    except OSError:
-                        pass
+                for fname in device.run_args_arrays:  # one file per run: do not let them pile up
+                    for suffix in ("", ".lock"):
+                        try:
+                            os.remove(self.directory / "static_arrays" / (fname + suffix))
+                        except OSError:
+                            pass
             info.binary_s = device.timers.get("run_binary")
             # the previous run's results are no longer reachable: free the disk
             if previous and previous != results:

@@ -10,11 +10,15 @@ from typing import Any, Callable
 #: Modules that define a module-level ``PROTOCOL``; order = order in ``b2models list``.
 PROTOCOL_MODULES = [
     "protocols.spikecoding_fig2",
+    "protocols.resu_gp",
+    "protocols.resu_scenes",
+    "protocols.resu_t4",
 ]
 
 #: ``b2models show NAME`` -> module whose upper-case string constants are equations.
 MODEL_MODULES = {
     "spikecoding": "models.spikecoding",
+    "resu": "models.resu",
 }
 
 

@@ -111,19 +111,21 @@ F += eta_F * (alpha * x_pre - F)  # ΔF_ij = ε_F (α x_j − F_ij) o_i
 """
 
 VOLTAGE_RECURRENT_SYNAPSE = """
-Omega : 1                 # recurrent weight Ω_ik from neuron k (pre) to neuron i (post)
-eta_Omega : 1 (shared)    # learning rate ε_Ω (0: learning off)
+Omega : 1                  # recurrent weight Ω_ik from neuron k (pre) to neuron i (post)
+delta : 1 (constant)       # δ_ik: 1 for the self-connection, else 0
+pre_first : 1 (constant)   # 1 if k < i: k wins a tie in the one-spike rule
+eta_Omega : 1 (shared)     # learning rate ε_Ω (0: learning off)
 """
 
 #: one-spike-per-step rule, on candidate events: count candidates with a larger margin
 #: (ties: the lower index wins)
 ONE_SPIKE_COMPETE_ON_CANDIDATE = """
-n_above_post += int(margin_pre > margin_post or (margin_pre == margin_post and i < j))
+n_above_post += int(margin_pre > margin_post or (margin_pre == margin_post and pre_first > 0.5))
 """
 
 #: paper Eq 6, at presynaptic spikes; then the recurrent input itself (the reset for i = k)
 VOLTAGE_RECURRENT_RULE_ON_PRE = """
-Omega -= eta_Omega * (beta * (V_post + mu * r_post) + Omega + mu * int(i == j))  # ΔΩ_ik
+Omega -= eta_Omega * (beta * (V_post + mu * r_post) + Omega + mu * delta)  # ΔΩ_ik
 V_post += Omega                                                                     # recurrent input
 """
 
@@ -306,7 +308,11 @@ class SpikeCodingNetwork:
         if p.one_spike_per_step:
             self.rec.compete.when, self.rec.compete.order = "before_thresholds", 2
         # sorted by presynaptic index: synapse k*N + i is Ω[i, k]
-        self.rec.connect(i=np.repeat(np.arange(N), N), j=np.tile(np.arange(N), N))
+        pre, post = np.repeat(np.arange(N), N), np.tile(np.arange(N), N)
+        self.rec.connect(i=pre, j=post)
+        # (i and j are not used in the synapse code: brian2cuda's loops take those names)
+        self.rec.delta = (pre == post).astype(float)
+        self.rec.pre_first = (pre < post).astype(float)
         self.ff = Synapses(
             self.inputs,
             self.neurons,

@@ -1,0 +1,93 @@
+"""Time per simulated second of the Brendel et al. 2020 Fig 4 E–I network (models.spikecoding_ei).
+
+Brendel W, Bourdoukan R, Vertechi P, Machens CK, Denève S (2020). Learning to represent
+signals spike by spike. PLoS Comput Biol 16(3): e1007692.
+https://doi.org/10.1371/journal.pcbi.1007692
+
+Builds the 300 E / 75 I network (authors' values, learning on) once per backend, runs
+``--repeats`` chunks of ``--chunk`` seconds of smoothed-noise input and prints JSON: build
+time, wall time per simulated second (median over repeats, the first run excluded as
+warm-up), the binary's own time for standalone targets, spike rates, and the ratios
+between backends measured in this run.  Run one at a time on a shared machine::
+
+    .venv/bin/python benchmarks/bench_spikecoding_ei.py --backends cython cpp
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+from brian2 import second
+
+
+def bench(backend: str, p, chunk_s: float, repeats: int, threads: int) -> dict:
+    from b2models.backend import Session, describe
+    from data.signals import SmoothedNoise
+    from models.spikecoding_ei import EINetwork
+
+    L = round(chunk_s / float(p.dt))
+    src = SmoothedNoise(p.J, float(p.input_sigma / p.dt), p.input_amplitude, float(p.lambda_ * p.dt),
+                        float(p.dt), seed=0)
+    t0 = time.perf_counter()
+    with Session(backend, f"bench_ei_{backend}", key=(repr(p), L), threads=threads) as s:
+        net = EINetwork(p, s, L, plastic=True, seed=0)
+        build_s = time.perf_counter() - t0
+        walls, bins, rates = [], [], []
+        for k in range(repeats + 1):
+            c, _ = src.next(L)
+            t1 = time.perf_counter()
+            res = net.run_chunk(c, learning=True, seed=k)
+            wall = time.perf_counter() - t1
+            if k == 0:
+                continue  # warm-up (runtime targets compile or load code on the first run)
+            walls.append(wall)
+            if s.last_run.binary_s is not None:
+                bins.append(s.last_run.binary_s)
+            rates.append((len(res.spike_i_E) / p.N_E / chunk_s, len(res.spike_i_I) / p.N_I / chunk_s))
+    out = {
+        "backend": backend,
+        "build_s": build_s,
+        "wall_s_per_sim_s": float(np.median(walls)) / chunk_s,
+        "binary_s_per_sim_s": float(np.median(bins)) / chunk_s if bins else None,
+        "us_per_step": 1e6 * float(np.median(walls)) / L,
+        "rate_E_hz": float(np.mean([r[0] for r in rates])),
+        "rate_I_hz": float(np.mean([r[1] for r in rates])),
+        "repeats": repeats,
+    }
+    out["versions"] = describe()
+    return out
+
+
+def main(argv=None):
+    from models.spikecoding_ei import EIParams
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--backends", nargs="+", default=["cython", "cpp"])
+    ap.add_argument("--chunk", type=float, default=1.0, help="seconds simulated per run")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--N_E", type=int, default=300)
+    ap.add_argument("--N_I", type=int, default=75)
+    args = ap.parse_args(argv)
+    p = EIParams(N_E=args.N_E, N_I=args.N_I)
+    p.validate()
+    results = {}
+    for backend in args.backends:
+        print(f"benchmarking {backend} ...", file=sys.stderr, flush=True)
+        results[backend] = bench(backend, p, args.chunk, args.repeats, args.threads)
+    ratios = {}
+    names = list(results)
+    for a in names:
+        for b in names:
+            if a < b:
+                ratios[f"{a}/{b}"] = results[a]["wall_s_per_sim_s"] / results[b]["wall_s_per_sim_s"]
+    print(json.dumps({"network": {"N_E": p.N_E, "N_I": p.N_I, "J": p.J, "dt_ms": float(p.dt / (0.001 * second))},
+                      "results": results, "wall_ratios": ratios}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""Protocol ``resu.t4``: a two-layer ReSU network trained on natural scenes moving in one direction becomes
+direction selective (T4-like); DSI vs speed for gratings and edges (paper Fig 5).
+
+Qin S, Pughe-Sanford JL, Genkin A, Tan PD, Chklovskii DB et al. (2025), "A Network of Biologically
+Inspired Rectified Spectral Units (ReSUs) Learns Hierarchical Features Without Error Backpropagation",
+arXiv:2512.23146.
+
+Training (offline past–future CCA, analysis/cca.py):
+
+1. layer 1: CCA of single-pixel contrast scans (as in ``resu.scenes``) gives ψ1 (L3-like) and ψ2
+   (L1/L2-like);
+2. layer 2: three pixels 5° apart see the same scenes translating at constant velocity in the *preferred*
+   direction (pixel a → b → c); their layer-1 outputs (L1 = ON-rectified ψ2 projection, L3 = ψ1 projection:
+   6 channels) are the input of a second past–future CCA; the T4-like unit uses the first canonical
+   direction ψ⁽²⁾ and rectifies, with threshold θ₂ = 0 (plain) or θ₂ = ``theta2_sd`` × the s.d. of its
+   projection on the training data (the thresholded variant).
+
+Testing (Brian2, models/resu.py): sine and square gratings (wavelength 30°) and ON/OFF edges at several
+speeds in both directions, all conditions in one run (one T4 unit and three pixels per condition);
+R = time-averaged rectified response after the filters' warm-up;
+DSI = (R_pref − R_null)/(R_pref + R_null) (analysis/direction.py).  Stimulus contrast = the s.d. of the
+training contrast.  DSI is undefined (reported as null) where a unit does not respond in either direction.
+
+Deviations: the variant trained on both directions with plasticity gated by the rectified output
+(T4a/T4b) is not implemented; test stimuli bypass the local-mean normalisation (they are contrast
+patterns already); velocity, noise, pixel spacing and lag lengths are our choices (see the parameters).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+from brian2 import ms
+
+from analysis import cca, direction
+from b2models.backend import Session
+from b2models.params import jsonable
+from b2models.protocol import Claim, Protocol
+from models import resu
+from protocols import resu_scenes as scenes
+
+
+@dataclass
+class T4Params(scenes.SceneParams):
+    m2: int = 10  # layer-2 past length
+    h2: int = 10  # layer-2 future length
+    spacing_deg: float = 5.0  # distance of adjacent pixels (inter-ommatidial angle)
+    component: int = 0  # which layer-2 canonical direction is the T4 unit
+    theta2_sd: float = 1.0  # threshold of the thresholded variant, in s.d. of the training projection
+    speeds_deg_s: tuple = (7.5, 15.0, 30.0, 60.0, 120.0)
+    wavelength_deg: float = 30.0
+    test_steps: int = 400  # samples per condition
+    train400_limit: int = 100
+
+    def validate(self):
+        super().validate()
+        if self.m2 < 1 or self.h2 < 1 or not 0 <= self.component < 6 * min(self.m2, self.h2):
+            raise ValueError(f"bad layer-2 sizes m2={self.m2}, h2={self.h2}, component={self.component}")
+        if self.test_steps <= self.m + self.m2 + 10:
+            raise ValueError(f"test_steps={self.test_steps} must exceed the warm-up m + m2 + 10")
+        if self.theta2_sd < 0 or self.spacing_deg <= 0 or not self.speeds_deg_s:
+            raise ValueError("theta2_sd >= 0, spacing_deg > 0 and at least one speed are required")
+
+
+def quick_params(p: T4Params) -> T4Params:
+    return dataclasses.replace(p, use_panorama=False, train400_limit=0, row_step=4,
+                               speeds_deg_s=(15.0, 30.0, 60.0), test_steps=300)
+
+
+def train_filters(p: T4Params, quick: bool, rng, log=print) -> dict:
+    """Layer-1 and layer-2 CCA on scenes moving in the preferred direction."""
+    from scipy.signal import lfilter
+
+    sets = scenes.scene_sets(p, quick, log)
+    singles, triples = [], []
+    for imgs, periodic, dpp in sets.values():
+        d = p.spacing_deg / dpp
+        X = scenes.scene_trajectories(imgs, periodic, dpp, p)
+        singles.append(X + np.sqrt(p.noise_var * X.var()) * rng.standard_normal(X.shape))
+        X3 = scenes.scene_trajectories(imgs, periodic, dpp, p, offsets=(0.0, d, 2 * d), speed_sign=1.0)
+        triples.append(X3 + np.sqrt(p.noise_var * X3.var()) * rng.standard_normal(X3.shape))
+    T = min(x.shape[1] for x in singles)
+    c1 = cca.past_future_cca(np.concatenate([x[:, :T] for x in singles]), p.m, p.h, rank=2, reg=p.reg)
+    psi1 = c1.past_filters
+    T3 = min(x.shape[1] for x in triples)
+    X3 = np.concatenate([x[:, :T3] for x in triples])
+    u = np.stack([lfilter(psi1[k], [1.0], X3, axis=1) for k in range(2)], axis=-1)[:, p.m:]  # (n, T, 3, 2)
+    ch = np.concatenate([np.maximum(u[..., 1], 0.0), u[..., 0]], axis=2)  # L1 = ON(ψ2) a,b,c; L3 = ψ1 a,b,c
+    c2 = cca.past_future_cca(ch, p.m2, p.h2, rank=max(4, p.component + 1), reg=p.reg)
+    psi2 = c2.past_filters[p.component]
+    v_train = cca.apply_filter(ch.reshape(-1, 6)[: 200_000], psi2)
+    return {"psi1": psi1, "rho1": c1.rho, "psi2": psi2, "rho2": c2.rho, "v_sd": float(v_train[p.m2:].std()),
+            "contrast_sd": float(X3.std())}
+
+
+def conditions(p: T4Params):
+    """(kind, speed, direction) of every test condition; direction +1 = preferred (a → b → c)."""
+    return [(kind, s, d) for kind in direction.STIMULI for s in p.speeds_deg_s for d in (1, -1)]
+
+
+def test_stimulus(p: T4Params, conds, contrast: float) -> np.ndarray:
+    xs = np.array([0.0, p.spacing_deg, 2 * p.spacing_deg])
+    cols = [direction.moving_pattern(kind, xs, p.test_steps, p.dt_ms * 1e-3, d * s, p.wavelength_deg,
+                                     contrast=contrast, blur_fwhm_deg=p.blur_deg)
+            for kind, s, d in conds]
+    return np.concatenate(cols, axis=1)
+
+
+def dsi_table(p: T4Params, conds, r: np.ndarray, discard: int) -> dict:
+    """kind -> list over speeds of DSI (None where undefined), plus the responses."""
+    R = direction.mean_response(r, discard)
+    idx = {c: i for i, c in enumerate(conds)}
+    out = {}
+    for kind in direction.STIMULI:
+        vals, rp, rn = [], [], []
+        for s in p.speeds_deg_s:
+            a, b = R[idx[(kind, s, 1)]], R[idx[(kind, s, -1)]]
+            rp.append(float(a))
+            rn.append(float(b))
+            vals.append(direction.dsi(a, b) if a + b > 1e-12 else None)
+        out[kind] = {"dsi": vals, "r_pref": rp, "r_null": rn}
+    return out
+
+
+def run(ctx) -> dict:
+    p: T4Params = ctx.params
+    p.validate()
+    rng = np.random.default_rng(ctx.seed)
+    f = train_filters(p, ctx.quick, rng, ctx.log)
+    ctx.log(f"layer 1 ρ = {np.round(f['rho1'], 3)}, layer 2 ρ = {np.round(f['rho2'][:4], 3)}")
+    conds = conditions(p)
+    stim = test_stimulus(p, conds, f["contrast_sd"])
+    n_pix = stim.shape[1]
+    triples = np.arange(n_pix).reshape(-1, 3)
+    rp = resu.ReSUParams(dt=p.dt_ms * ms, m1=p.m, m2=p.m2, theta1=0.0, theta2=0.0)
+    key = jsonable(dataclasses.asdict(rp)) | {"n_pix": n_pix, "steps": p.test_steps}
+    discard = p.m + p.m2 + 10
+    with Session(ctx.backend, "resu_t4", key=key, threads=ctx.threads) as session:
+        net = resu.ReSUNetwork(rp, session, n_pix, p.test_steps, f["psi1"], f["psi2"], triples,
+                               monitor_layer1=False)
+        ctx.log(f"built in {session.build_s:.1f} s")
+        plain = net.run(stim, theta2=0.0, seed=ctx.seed)
+        theta2 = p.theta2_sd * f["v_sd"]
+        thr = net.run(stim, theta2=theta2, seed=ctx.seed)
+    tab0 = dsi_table(p, conds, plain["r"], discard)
+    tab1 = dsi_table(p, conds, thr["r"], discard)
+    speeds = list(p.speeds_deg_s)
+    train_i = int(np.argmin(np.abs(np.array(speeds) - p.velocity_deg_s)))
+
+    def best(vals):
+        vals = [v for v in vals if v is not None]
+        return max(vals) if vals else None
+
+    metrics = {
+        "speeds_deg_s": speeds, "training_speed_deg_s": p.velocity_deg_s, "theta2": theta2,
+        "layer1_rho": f["rho1"].tolist(), "layer2_rho": f["rho2"][:4].tolist(),
+        "dsi_plain": {k: v["dsi"] for k, v in tab0.items()},
+        "dsi_thresholded": {k: v["dsi"] for k, v in tab1.items()},
+        "responses_thresholded": tab1, "responses_plain": tab0,
+        "dsi_sine_at_training_speed_thresholded": tab1["sine"]["dsi"][train_i],
+        "dsi_sine_at_training_speed_plain": tab0["sine"]["dsi"][train_i],
+        "dsi_sine_max_thresholded": best(tab1["sine"]["dsi"]),
+        "dsi_sine_max_plain": best(tab0["sine"]["dsi"]),
+        "dsi_square_max_thresholded": best(tab1["square"]["dsi"]),
+    }
+    ctx.writer.save_metrics(metrics)
+    ctx.writer.save_arrays(psi1=f["psi1"], psi2=f["psi2"].reshape(6, p.m2), v_plain=plain["v"],
+                           speeds=np.array(speeds))
+    _figure(ctx, p, f, tab0, tab1)
+    return metrics
+
+
+def _figure(ctx, p, f, tab0, tab1):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.4))
+    lags = np.arange(p.m) * p.dt_ms
+    axes[0].plot(-lags, f["psi1"][0], label="ψ1 (L3)")
+    axes[0].plot(-lags, f["psi1"][1], label="ψ2 (L1/L2)")
+    axes[0].set_xlabel("lag (ms)")
+    axes[0].legend(fontsize=7)
+    K = f["psi2"].reshape(6, p.m2)
+    lim = np.abs(K).max()
+    axes[1].imshow(K, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
+                   extent=(0, p.m2 * p.dt_ms, 5.5, -0.5))
+    axes[1].set_yticks(range(6), ["L1 a", "L1 b", "L1 c", "L3 a", "L3 b", "L3 c"])
+    axes[1].set_xlabel("lag (ms)")
+    axes[1].set_title("layer-2 filter ψ⁽²⁾")
+    for ax, tab, title in ((axes[2], tab0, "θ₂ = 0"), (axes[3], tab1, f"θ₂ = {p.theta2_sd:g} s.d.")):
+        for kind in direction.STIMULI:
+            vals = [np.nan if v is None else v for v in tab[kind]["dsi"]]
+            ax.semilogx(p.speeds_deg_s, vals, "o-", label=kind)
+        ax.axhline(0, color="0.7", lw=0.5)
+        ax.set_ylim(-1.05, 1.05)
+        ax.set_xlabel("speed (°/s)")
+        ax.set_ylabel("DSI")
+        ax.set_title(title)
+    axes[3].legend(fontsize=7)
+    fig.tight_layout()
+    ctx.writer.save_figure(fig, "t4_dsi")
+
+
+PROTOCOL = Protocol(
+    name="resu.t4",
+    paper="resu",
+    summary="Two-layer ReSU network trained on one motion direction: T4-like direction selectivity vs speed "
+            "(Qin et al. 2025, Fig 5)",
+    params=T4Params,
+    quick=quick_params,
+    run=run,
+    data=["scenes_clark_pano", "scenes_train400"],
+    claims=[
+        Claim("dsi_sine_at_training_speed_thresholded", "DSI, sine grating at the training speed, thresholded",
+              "> 0.3 (goal)", "> 0.3", lambda v: v is not None and v > 0.3, "{:.2f}"),
+        Claim("dsi_sine_max_plain", "max DSI over speeds, sine grating, θ₂ = 0", "direction selective", "> 0",
+              lambda v: v is not None and v > 0, "{:.2f}"),
+    ],
+    figures=["t4_dsi"],
+)

@@ -1,0 +1,20 @@
+import os
+import shutil
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def pytest_configure(config):
+    # Brian2 logs code-generation notes at INFO level; keep test output readable
+    import logging
+
+    logging.getLogger("brian2").setLevel(logging.WARNING)
+
+
+@pytest.fixture(scope="session")
+def have_compiler():
+    if shutil.which("g++") is None and shutil.which("c++") is None:
+        pytest.skip("no C++ compiler: cpp_standalone tests need g++")
+    return True

@@ -1,0 +1,156 @@
+"""The E–I network of Brendel et al. 2020 Fig 4 (models.spikecoding_ei, protocols.spikecoding_fig4)."""
+
+import dataclasses
+import json
+import shutil
+
+import numpy as np
+import pytest
+from brian2 import second
+
+from b2models.backend import Session
+from data.signals import SmoothedNoise
+from models.spikecoding_ei import EINetwork, EIParams, dale_violations, initial_weights
+
+# learning rates far above the paper's so that a fraction of a second moves weights onto the sign bounds
+FAST = {"eps_F": 5e-3, "eps_Omega": 5e-2}
+
+
+def _inputs(p, n_steps, seed=0):
+    src = SmoothedNoise(p.J, float(p.input_sigma / p.dt), p.input_amplitude, float(p.lambda_ * p.dt),
+                        float(p.dt), seed=seed)
+    return src.next(n_steps)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("B2MODELS_CACHE", str(tmp_path / "cache"))
+
+
+def test_initial_weights_follow_authors_code():
+    p = EIParams(N_E=40, N_I=10)
+    W = initial_weights(p, np.random.default_rng(0))
+    assert np.allclose(np.linalg.norm(W["F"], axis=0), 1.0)
+    # each I cell gets 0.5 from N_E/N_I = 4 E cells, each E cell projects to one I cell
+    assert np.all((W["W_EI"] > 0).sum(axis=1) == 4)
+    assert np.all((W["W_EI"] > 0).sum(axis=0) == 1)
+    assert set(np.unique(W["W_EI"])) == {0.0, 0.5}
+    assert np.allclose(W["W_IE"], -0.3 * W["W_EI"].T)
+    assert np.allclose(W["W_II"], -0.5 * np.eye(10))
+    assert not W["W_EE"].any()
+    assert sum(dale_violations(W).values()) == 0
+
+
+def test_dale_violations_counts_wrong_signs():
+    W = {"W_EE": np.array([[0.0, -0.1], [0.2, 0.0]]), "W_IE": np.array([[0.3, -1.0]]),
+         "W_EI": np.zeros((1, 2)), "W_II": -np.eye(2), "F": -np.ones((1, 2))}
+    assert dale_violations(W) == {"W_EE": 1, "W_EI": 0, "W_IE": 1, "W_II": 0}
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"N_E": 30, "N_I": 7}, "multiple"),
+    ({"w_EI_init": -0.5}, "Dale"),
+    ({"lambda_F": 20000 * EIParams().lambda_F / 300}, "lambda_F"),
+    ({"n_record": -1}, "n_record"),
+])
+def test_bad_parameters_raise(kw, match):
+    with pytest.raises(ValueError, match=match):
+        EIParams(**kw).validate()
+
+
+def test_dale_signs_hold_throughout_learning_numpy():
+    """Fast learning on the numpy backend: after every chunk no weight has the wrong sign, and the
+    clipping was exercised (weights of cells that spiked sit exactly on the bound 0)."""
+    p = EIParams(N_E=16, N_I=4, n_record=2, **FAST)
+    L = 400
+    with Session("numpy", "test_ei_dale") as s:
+        net = EINetwork(p, s, L, seed=3)
+        spiked_E, spiked_I = set(), set()
+        c, _ = _inputs(p, 4 * L)
+        for k in range(4):
+            res = net.run_chunk(c[k * L:(k + 1) * L], seed=k)
+            assert dale_violations(net.weights) == {"W_EE": 0, "W_EI": 0, "W_IE": 0, "W_II": 0}, \
+                f"chunk {k}: a weight crossed its Dale bound; check the clip() in the rule strings"
+            spiked_E |= set(res.spike_i_E.tolist())
+            spiked_I |= set(res.spike_i_I.tolist())
+    W = net.weights
+    assert spiked_E and spiked_I, "no spikes: the test does not exercise learning"
+    # E → E entries of spiking presynaptic cells move at every spike: exact zeros come from the clip
+    cols = sorted(spiked_E)
+    off = ~np.eye(p.N_E, dtype=bool)
+    ee = W["W_EE"][:, cols][off[:, cols]]
+    assert (ee > 0).any() and (ee == 0).any(), "E → E weights never reached the bound 0"
+    ie = W["W_IE"][:, sorted(spiked_I)]
+    assert (ie < 0).any() and (ie == 0).any(), "I → E weights never reached the bound 0"
+    # the learned E → I weights differ from the initial ones (the feedforward rule ran)
+    assert not np.allclose(W["W_EI"], initial_weights(p, np.random.default_rng(3))["W_EI"])
+    # one spike per step per population
+    for si, st in ((res.spike_i_E, res.spike_step_E), (res.spike_i_I, res.spike_step_I)):
+        assert len(np.unique(st)) == len(st)
+    # currents recorded for n_record cells: E cells get positive excitation, negative inhibition
+    assert res.currents["E_exc"].shape == (L, 2)
+    assert res.currents["E_exc"].min() >= 0 and res.currents["E_inh"].max() <= 0
+
+
+def test_refractory_period_respected_numpy():
+    p = EIParams(N_E=8, N_I=2, n_record=0)
+    with Session("numpy", "test_ei_refr") as s:
+        net = EINetwork(p, s, 600, plastic=False, seed=0)
+        # strong constant drive along the first cell's F: it would fire every step without refractoriness
+        c = np.repeat((2000.0 * net.weights["F"][:, 0])[None, :], 600, axis=0)
+        res = net.run_chunk(c, learning=False, seed=1)
+        with pytest.raises(ValueError, match="plastic=False"):
+            net.run_chunk(c, learning=True)
+        with pytest.raises(ValueError, match="shape"):
+            net.run_chunk(c[:10], learning=False)
+    refr_steps = round(float(p.refractory / p.dt))
+    for n in range(p.N_E):
+        st = np.sort(res.spike_step_E[res.spike_i_E == n])
+        if len(st) > 1:
+            assert np.diff(st).min() >= refr_steps
+    assert (res.spike_i_E == 0).sum() > 10, "the driven cell should fire"
+
+
+def test_weight_round_trip_and_shape_errors():
+    p = EIParams(N_E=8, N_I=2, n_record=0)
+    with Session("numpy", "test_ei_weights") as s:
+        net = EINetwork(p, s, 10, plastic=False, seed=0)
+        rng = np.random.default_rng(1)
+        for key in net.WEIGHTS:
+            W = rng.standard_normal(net.shapes[key])
+            if key == "W_EE":
+                np.fill_diagonal(W, 0)
+            assert np.array_equal(net._unpack(key, net._pack(key)), net.weights[key])
+            net.set_weights(**{key: W})
+            assert np.array_equal(net._unpack(key, net._pack(key)), W)
+        with pytest.raises(ValueError, match="shape"):
+            net.set_weights(W_IE=np.zeros((2, 8)))
+        with pytest.raises(KeyError):
+            net.set_weights(W_XX=np.zeros(1))
+
+
+@pytest.mark.standalone
+@pytest.mark.slow
+def test_short_learning_lowers_coding_error_cpp(tmp_path):
+    """The protocol at tiny scale on cpp: the E coding error falls by a margin, Dale's law holds."""
+    if shutil.which("c++") is None and shutil.which("g++") is None:
+        pytest.skip("no C++ compiler")
+    from b2models.protocol import Context
+    from b2models.results import RunWriter
+    from protocols import spikecoding_fig4 as fig4
+
+    p = fig4.quick_params(fig4.Fig4Params())
+    p = dataclasses.replace(p, N_E=40, N_I=10, duration=20 * second, chunk=0.5 * second, n_snapshots=3,
+                            n_inputs=2, n_trials=3, n_angles=4, tuning_hold=0.2 * second, n_record=4)
+    writer = RunWriter("spikecoding.fig4", out_root=tmp_path / "results")
+    with writer:
+        ctx = Context(params=p, seed=1, backend="cpp", quick=True, writer=writer, show_progress=False)
+        m = fig4.run(ctx)
+    assert m["dale_violations_max"] == 0
+    assert m["final_error_E"] < 0.7 * m["initial_error_E"], (
+        f"E coding error {m['initial_error_E']:.3f} -> {m['final_error_E']:.3f}: learning did not improve "
+        "the code; check the rule strings and the learning rates passed as run_args")
+    saved = json.loads((writer.path / "metrics.json").read_text())
+    assert saved["final_error_E"] == pytest.approx(m["final_error_E"])
+    for fig in fig4.PROTOCOL.figures:
+        assert (writer.path / "figures" / f"{fig}.png").exists()
