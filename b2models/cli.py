@@ -60,6 +60,11 @@ def build_parser():
     p_rep = sub.add_parser("reproduce", help="run the registered protocols and write a report")
     p_rep.add_argument("paper", nargs="?", default=None)
     _add_run_options(p_rep)
+    p_rep.add_argument("--seeds", type=int, nargs="+", default=None, metavar="N",
+                       help="repeat every protocol with these seeds; the report gives mean ± s.d.")
+    p_rep.add_argument("--jobs", type=int, default=1, help="parallel runs (joblib processes; default 1)")
+    p_rep.add_argument("--dask", default=None, metavar="ADDRESS",
+                       help="run the repeats on a Dask cluster (joblib's dask backend; needs dask.distributed)")
     p_show = sub.add_parser("show", help="print a model's equations and synapse code")
     p_show.add_argument("model")
     p_data = sub.add_parser("data", help="data sets: list or fetch")
@@ -174,39 +179,94 @@ def cmd_run(args):
     return 0
 
 
-def cmd_reproduce(args):
+def _run_seed(args, proto_name, params, seed):
+    """One protocol run with one seed (also in a joblib worker process)."""
+    import copy
+
     from b2models.protocol import protocols
-    from b2models.results import RunWriter
+
+    a = copy.copy(args)
+    a.seed = seed
+    path, metrics, command = _run_one(a, protocols()[proto_name], params, echo=False)
+    return str(path), metrics, command
+
+
+def _summary(values, fmt):
+    import numpy as np
+
+    vals = np.array([v for v in values if v is not None], dtype=float)
+    if len(vals) == 0:
+        return None, "—"
+    if len(vals) == 1:
+        return float(vals[0]), fmt.format(vals[0])
+    return float(vals.mean()), f"{fmt.format(vals.mean())} ± {fmt.format(vals.std(ddof=1))} (n={len(vals)})"
+
+
+def _parallel_backend(args):
+    """joblib's local processes, or its dask backend on the cluster at --dask ADDRESS."""
+    import contextlib
+
+    if not args.dask:
+        return contextlib.nullcontext()
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise UsageError("--dask needs dask.distributed: pip install 'dask[distributed]'") from None
+    from joblib import parallel_config
+
+    try:
+        Client(args.dask, timeout=10)
+    except OSError as err:
+        raise UsageError(f"--dask {args.dask}: cannot connect to the scheduler ({err})") from None
+    return parallel_config(backend="dask")
+
+
+def cmd_reproduce(args):
+    from joblib import Parallel, delayed
+
+    from b2models.protocol import protocols
+    from b2models.results import RunWriter, atomic_write, json_dumps
 
     table = protocols()
     papers = sorted({p.paper for p in table.values()})
     if args.paper is not None and args.paper not in papers:
         raise UsageError(f"unknown paper {args.paper!r}; known: {', '.join(papers)}")
+    if args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: must be >= 1")
+    seeds = args.seeds or [args.seed]
     chosen = [p for p in table.values() if args.paper in (None, p.paper)]
     prepared = [(p, _prepare(args, p)) for p in chosen]  # all bad input is caught before any run
     lines = ["# b2models reproduction report", "",
-             f"Backend `{args.backend}`, seed {args.seed}, {'quick' if args.quick else 'full-scale'} runs.", ""]
+             f"Backend `{args.backend}`, seeds {', '.join(map(str, seeds))}, "
+             f"{'quick' if args.quick else 'full-scale'} runs.", ""]
     report = RunWriter("reproduce", out_root=Path(args.out), run_id=time.strftime("%Y%m%d-%H%M%S"))
+    summary = {}
     with report:
         for proto, params in prepared:
-            path, metrics, command = _run_one(args, proto, params)
-            lines += [f"## {proto.name}", "", proto.summary, "", f"Command: `{command}`  ", f"Results: `{path}`", "",
+            print(f"{proto.name}: {len(seeds)} run(s) ...", file=sys.stderr)
+            with _parallel_backend(args):
+                runs = Parallel(n_jobs=min(args.jobs, len(seeds)) if not args.dask else -1)(
+                    delayed(_run_seed)(args, proto.name, params, s) for s in seeds
+                )
+            command = runs[0][2].replace(f"--seed {seeds[0]}", "--seed N" if len(seeds) > 1 else f"--seed {seeds[0]}")
+            lines += [f"## {proto.name}", "", proto.summary, "", f"Command: `{command}`"
+                      + (f" for N in {', '.join(map(str, seeds))}" if len(seeds) > 1 else ""), "",
+                      "Results: " + ", ".join(f"`{r[0]}`" for r in runs), "",
                       "| quantity | paper | target | measured | reached |", "|---|---|---|---|---|"]
+            summary[proto.name] = {"runs": [r[0] for r in runs], "metrics": [r[1] for r in runs]}
             for c in proto.claims:
-                v = metrics.get(c.key)
-                measured = "—" if v is None else c.fmt.format(v)
-                reached = "—" if (c.check is None or v is None) else ("yes" if c.check(v) else "no")
-                lines.append(f"| {c.label} | {c.paper} | {c.target} | {measured} | {reached} |")
+                mean, text = _summary([r[1].get(c.key) for r in runs], c.fmt)
+                reached = "—" if (c.check is None or mean is None) else ("yes" if c.check(mean) else "no")
+                lines.append(f"| {c.label} | {c.paper} | {c.target} | {text} | {reached} |")
             lines.append("")
             for fig in proto.figures:
-                src = Path(path) / "figures" / f"{fig}.png"
+                src = Path(runs[0][0]) / "figures" / f"{fig}.png"
                 if src.exists():
                     dst = report.partial / "figures" / f"{proto.name}_{fig}.png"
                     shutil.copyfile(src, dst)
-                    lines += [f"![{proto.name} {fig}](figures/{dst.name})", ""]
-        from b2models.results import atomic_write
-
+                    lines += [f"![{proto.name} {fig} (seed {seeds[0]})](figures/{dst.name})", ""]
         atomic_write(report.partial / "REPORT.md", "\n".join(lines) + "\n")
+        atomic_write(report.partial / "metrics.json", json_dumps(summary))
     print(f"report: {report.path / 'REPORT.md'}")
     return 0
 

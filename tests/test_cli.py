@@ -96,3 +96,30 @@ def test_run_writes_complete_results(tmp_path, capsys, have_compiler):
     assert 0 < metrics["final_error"] < 1
     assert (run / "arrays.npz").exists() and (run / "log.txt").exists()
     assert f"results: {run}" in out
+
+
+def test_reproduce_bad_jobs_and_missing_dask(capsys, tmp_path):
+    code, _, err = run_cli(["reproduce", "spikecoding", "--jobs", "0", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "--jobs 0" in err
+    import importlib.util
+
+    if importlib.util.find_spec("dask") is None:
+        code, _, err = run_cli(["reproduce", "spikecoding", "--quick", "--dask", "tcp://127.0.0.1:1",
+                                "--out", str(tmp_path)], capsys)
+        assert code == 2 and "dask" in err
+
+
+@pytest.mark.standalone
+def test_reproduce_writes_report_with_seed_statistics(tmp_path, capsys, have_compiler):
+    argv = ["reproduce", "spikecoding", "--quick", "--seeds", "1", "2", "--no-progress",
+            "--set", "duration=4*second", "--set", "n_snapshots=2", "--set", "n_angles=8", "--out", str(tmp_path)]
+    code, out, err = run_cli(argv, capsys)
+    assert code == 0, err
+    reports = list((tmp_path / "reproduce").glob("*/REPORT.md"))
+    assert len(reports) == 1
+    text = reports[0].read_text()
+    assert "| coding error after learning | 0.0050 (authors' code) | ≤ 0.0055 |" in text
+    assert "(n=2)" in text and "for N in 1, 2" in text
+    assert "![spikecoding.fig2 fig2B_learning" in text
+    assert (reports[0].parent / "figures" / "spikecoding.fig2_fig2B_learning.png").exists()
+    assert len(list((tmp_path / "spikecoding.fig2").iterdir())) == 2
