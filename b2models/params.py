@@ -66,9 +66,7 @@ def _dims(value):
 
 
 def unit_text(value) -> str:
-    from brian2.units.fundamentalunits import DIMENSIONLESS
-
-    from brian2.units.fundamentalunits import get_unit
+    from brian2.units.fundamentalunits import DIMENSIONLESS, get_unit
 
     d = _dims(value)
     if d is DIMENSIONLESS:

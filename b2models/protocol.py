@@ -10,15 +10,20 @@ from typing import Any, Callable
 #: Modules that define a module-level ``PROTOCOL``; order = order in ``b2models list``.
 PROTOCOL_MODULES = [
     "protocols.spikecoding_fig2",
+    "protocols.spikecoding_fig4",
     "protocols.resu_gp",
     "protocols.resu_scenes",
     "protocols.resu_t4",
+    "protocols.resu_compare",
+    "protocols.resu_online",
 ]
 
 #: ``b2models show NAME`` -> module whose upper-case string constants are equations.
 MODEL_MODULES = {
     "spikecoding": "models.spikecoding",
+    "spikecoding_ei": "models.spikecoding_ei",
     "resu": "models.resu",
+    "resu_online": "models.resu_online",
 }
 
 

@@ -50,10 +50,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from brian2 import (
+    Clock,
     Hz,
     Network,
     NeuronGroup,
-    Clock,
     Quantity,
     SpikeMonitor,
     Synapses,

@@ -63,6 +63,10 @@ class Fig2Params(SpikeCodingParams):
             raise ValueError(f"tuning_hold={self.tuning_hold} must be longer than discard={self.discard}")
 
 
+#: parameters that reach the compiled network as run arguments, not as code
+RUN_ARG_FIELDS = ("eps_Omega", "eps_F", "init")
+
+
 def quick_params(p: Fig2Params) -> Fig2Params:
     """The demo: 300 s of learning in 2 s chunks (same network)."""
     return dataclasses.replace(
@@ -156,7 +160,7 @@ def tuning_input(p: Fig2Params, radius: float):
     c = np.repeat(lam * radius * dirs, hold, axis=0)
     from data.signals import leaky_integrate
 
-    x = leaky_integrate(c, float(p.lambda_ * p.dt), float(p.dt), x0=lam * radius * dirs[0] / lam)
+    x = leaky_integrate(c, float(p.lambda_ * p.dt), float(p.dt), x0=radius * dirs[0])
     d = int(round(float(p.discard / p.dt)))
     bounds = [(k * hold + d, (k + 1) * hold) for k in range(p.n_angles)]
     return angles, c, x, bounds
@@ -191,7 +195,9 @@ def run(ctx) -> dict:
         f"of {float(p.chunk):g} s, init={p.init!r}, one_spike_per_step={p.one_spike_per_step}, "
         f"backend={ctx.backend}, seed={ctx.seed}"
     )
-    model_key = jsonable({f.name: getattr(p, f.name) for f in dataclasses.fields(SpikeCodingParams)})
+    # what shapes the generated code (learning rates and initial weights arrive as run_args)
+    model_key = jsonable({f.name: getattr(p, f.name) for f in dataclasses.fields(SpikeCodingParams)
+                          if f.name not in RUN_ARG_FIELDS})
     with Session(ctx.backend, "spikecoding_fig2", key=(model_key, L), threads=ctx.threads) as session:
         net = SpikeCodingNetwork(p, session, L, plastic=True, seed=ctx.seed, name="sc")
         ctx.log(f"built in {session.build_s:.1f} s ({session.directory})")

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
-from brian2 import Hz, Quantity, mV, ms, second
+from brian2 import Hz, Quantity, ms, mV, second
 
 from b2models.params import ParameterError, apply_overrides, jsonable, parse_assignments, parse_value
 from b2models.results import RunWriter, StageCache, atomic_write
