@@ -58,12 +58,18 @@ W_EE = −0.02 I (autapse only), W_II = −0.5 I, W_IE = −0.3 W_EIᵀ.
 
 Deliberate deviations and choices
 ---------------------------------
-* One spike per step per population, refractory cells excluded.  The authors pick the E
-  (and then I) cell furthest above its jittered threshold and let it fire only if it is
-  not refractory — so a refractory cell that is furthest above threshold silences its
-  whole population for that step.  Here the cell furthest above threshold *among the
-  non-refractory cells* fires (the candidate event carries ``not_refractory``): the
-  population is never blocked by a cell that cannot fire.
+* One spike per step per population, as the authors: the cell furthest above its jittered
+  threshold fires only if it is not refractory — a refractory cell that is furthest above
+  threshold silences its whole population for that step (``refractory_blocks=True``).  This
+  is not a detail: the E cells have no reset of their own (autapse −0.02), so a cell that
+  fired stays the furthest above threshold until the inhibition it recruits arrives, and
+  the block stops other E cells from firing meanwhile.  The variant in which the best
+  *non-refractory* candidate fires (``refractory_blocks=False``, the earlier version of
+  this module) makes the frozen network bistable: with weights learned for 60 s at ×200
+  rates (100 E / 25 I) it coded at ~11 Hz but flipped, in ~30 % of 2-s test trials (4/12,
+  3/10, 3/8, 2/8 in four measurements), into the one-spike-per-step state (E 100 Hz, I
+  ~280 Hz) that only ongoing fast plasticity could pull it out of; with the authors' rule
+  the same weights flipped in 0/8 trials.
 * The one-spike rule is built differently from :mod:`models.spikecoding`: there, every
   candidate counts the candidates with larger margins through the all-to-all recurrent
   synapses (O(candidates × N) per step).  Without a reset, many E cells wait above
@@ -126,7 +132,10 @@ dV_int/dt = V / second : 1                       # ∫V dt / s since the run sta
 dV2_int/dt = V**2 / second : 1                   # ∫V² dt / s since the run started
 """
 
-#: the one-spike-per-step candidate: above the jittered threshold and able to fire
+#: the one-spike-per-step candidate (authors' rule): above the jittered threshold, refractory or not;
+#: if the best candidate is refractory, Brian2's refractoriness stops its spike and nobody fires
+CANDIDATE_EVENT_AUTHORS = "margin > 0"
+#: variant: only cells able to fire compete (a refractory best candidate does not block the others)
 CANDIDATE_EVENT_REFRACTORY = "margin > 0 and not_refractory"
 
 #: with the one-spike rule each cell sees its population's largest candidate margin
@@ -247,6 +256,7 @@ class EIParams:
     noise_per_step: float = 2e-3  # s.d. of membrane noise per step (both populations)
     threshold_jitter: float = 0.02  # s.d. of the threshold jitter per step
     one_spike_per_step: bool = True  # per population, as in the authors' code
+    refractory_blocks: bool = True  # authors: a refractory best candidate silences its population this step
     input_sigma: Quantity = field(default_factory=lambda: 3 * ms)  # Gaussian smoothing of c (30 steps)
     input_amplitude: float = 2000.0  # gain of the smoothed white noise c
     current_tau: Quantity = field(default_factory=lambda: 5 * ms)  # low-pass of recorded currents
@@ -427,7 +437,8 @@ class EINetwork:
                 N, EI_CODING_NEURON + (POPULATION_BEST if one else ""),
                 threshold=THRESHOLD_BEST_OF_POPULATION if one else THRESHOLD_ANY,
                 reset=reset, refractory=p.refractory, method="euler",
-                events={"candidate": CANDIDATE_EVENT_REFRACTORY} if one else None,
+                events={"candidate": CANDIDATE_EVENT_AUTHORS if p.refractory_blocks else CANDIDATE_EVENT_REFRACTORY}
+                if one else None,
                 clock=clock, name=f"{name}_{pop}", namespace=ns,
             )
             margin = G.run_regularly(THRESHOLD_MARGIN, when="before_thresholds", order=0,
@@ -490,10 +501,12 @@ class EINetwork:
         self.session.build(self.net, self.chunk_steps * dt)
 
     # -- running --------------------------------------------------------------------------
-    def run_chunk(self, c, learning: bool = True, seed: int | None = None) -> EIChunkResult:
+    def run_chunk(self, c, learning: bool = True, seed: int | None = None,
+                  rate_scale: float = 1.0) -> EIChunkResult:
         """Present one input segment: the command c (Hz, as plain numbers), ``(chunk_steps, J)``.
 
-        The network needs no x: the feedforward rule uses the trace x̄ of c.
+        The network needs no x: the feedforward rule uses the trace x̄ of c.  ``rate_scale``
+        multiplies every learning rate for this chunk (a decaying schedule; run_args only, no rebuild).
         """
         p = self.p
         c = np.asarray(c, dtype=float)
@@ -502,6 +515,8 @@ class EINetwork:
             raise ValueError(f"input segment of shape {c.shape}; expected {shape}")
         if learning and not self.plastic:
             raise ValueError("this network was built with plastic=False; it cannot learn")
+        if not rate_scale >= 0:
+            raise ValueError(f"rate_scale must be >= 0, got {rate_scale}")
         args = {
             self.stim_c: c * Hz, self.inputs.xbar: self.xbar,
             self.E.V: self.V_E, self.E.r: self.r_E, self.I.V: self.V_I, self.I.r: self.r_I,
@@ -509,7 +524,7 @@ class EINetwork:
         for key, S in self.syn.items():
             args[S.w] = self._pack(key)
             if self.plastic:
-                args[S.eta] = self.eps[key] if learning else 0.0
+                args[S.eta] = self.eps[key] * rate_scale if learning else 0.0
         info = self.session.run(args, seed=seed)
         self.V_E, self.r_E = np.array(self.E.V[:]), np.array(self.E.r[:])
         self.V_I, self.r_I = np.array(self.I.V[:]), np.array(self.I.r[:])

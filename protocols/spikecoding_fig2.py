@@ -176,9 +176,8 @@ def measure_tuning(pres: _Presenter, p: Fig2Params, radius: float):
     return angles, rates
 
 
-def run(ctx) -> dict:
-    p: Fig2Params = ctx.params
-    p.validate()
+def _learn(ctx, p: Fig2Params) -> dict:
+    """The expensive stage: learning with snapshots and tuning curves; everything as arrays."""
     dt = float(p.dt)
     L = int(round(float(p.chunk / p.dt)))
     n_chunks = int(np.floor(float(p.duration / p.chunk)))
@@ -190,22 +189,17 @@ def run(ctx) -> dict:
     test_fit = held_out.next(L * p.test_chunks)
     test_eval = held_out.next(L * p.test_chunks)
     radius = p.tuning_radius or float(np.sqrt(np.mean(np.sum(test_fit[1] ** 2, axis=1))))
-    ctx.log(
-        f"spikecoding.fig2: N={p.N}, J={p.J}, {float(p.duration):g} s of learning in {n_chunks} chunks "
-        f"of {float(p.chunk):g} s, init={p.init!r}, one_spike_per_step={p.one_spike_per_step}, "
-        f"backend={ctx.backend}, seed={ctx.seed}"
-    )
     # what shapes the generated code (learning rates and initial weights arrive as run_args)
     model_key = jsonable({f.name: getattr(p, f.name) for f in dataclasses.fields(SpikeCodingParams)
                           if f.name not in RUN_ARG_FIELDS})
+    history = {k: [] for k in ("t", "error", "rate_hz", "voltage_var", "omega_distance", "omega_scale")}
+    examples = {}
     with Session(ctx.backend, "spikecoding_fig2", key=(model_key, L), threads=ctx.threads) as session:
         net = SpikeCodingNetwork(p, session, L, plastic=True, seed=ctx.seed, name="sc")
         ctx.log(f"built in {session.build_s:.1f} s ({session.directory})")
         pres = _Presenter(net, ctx.seed)
         F0, Om0 = net.F.copy(), net.Omega.copy()
         angles, tuning_before = measure_tuning(pres, p, radius)
-        history = {k: [] for k in ("t", "error", "rate_hz", "voltage_var", "omega_distance", "omega_scale")}
-        examples = {}
 
         def snapshot(k_done):
             ev = evaluate(pres, p, test_fit, test_eval)
@@ -218,7 +212,8 @@ def run(ctx) -> dict:
             )
             return ev
 
-        examples["before"] = snapshot(0)["example"]
+        ev = snapshot(0)
+        examples["before"] = ev["example"]
         learn_spikes = 0
         learn_bin_s, learn_bin_steps = 0.0, 0
         bar = ctx.progress(total=n_chunks, desc="learning", unit="chunk")
@@ -237,49 +232,78 @@ def run(ctx) -> dict:
         bar.close()
         examples["after"] = ev["example"]
         angles, tuning_after = measure_tuning(pres, p, radius)
-        F1, Om1 = net.F.copy(), net.Omega.copy()
-        build_s = session.build_s
+        arrays = {f"snapshot_{k}" if k == "t" else k: np.array(v) for k, v in history.items()}
+        for key in ("before", "after"):
+            x, xh, si, st = examples[key]
+            arrays[f"example_xhat_{key}"] = xh
+            arrays[f"example_spike_i_{key}"] = si
+            arrays[f"example_spike_step_{key}"] = st
+        arrays.update(
+            example_x=examples["after"][0], F_initial=F0, F_final=net.F.copy(), Omega_initial=Om0,
+            Omega_final=net.Omega.copy(), tuning_angles=angles, tuning_before=tuning_before,
+            tuning_after=tuning_after, tuning_radius=radius,
+            learning_rate_hz=learn_spikes / p.N / (n_chunks * float(p.chunk)),
+            learned_seconds=n_chunks * float(p.chunk), build_s=session.build_s,
+            binary_us_per_step_learning=(1e6 * learn_bin_s / learn_bin_steps) if learn_bin_steps else np.nan,
+            n_binary_runs=pres.n_runs,
+        )
+    return arrays
 
-    pref_after = coding.preferred_angles(angles, tuning_after)
+
+def run(ctx) -> dict:
+    p: Fig2Params = ctx.params
+    p.validate()
+    ctx.log(
+        f"spikecoding.fig2: N={p.N}, J={p.J}, {float(p.duration):g} s of learning in chunks "
+        f"of {float(p.chunk):g} s, init={p.init!r}, one_spike_per_step={p.one_spike_per_step}, "
+        f"backend={ctx.backend}, seed={ctx.seed}"
+    )
+    stage = {"params": p, "seed": ctx.seed, "backend": ctx.backend}
+    arrays = ctx.cache.load("spikecoding_fig2", stage) if (ctx.resume and ctx.cache is not None) else None
+    if arrays is not None:
+        ctx.log(f"--resume: reusing the cached learning run {ctx.cache.path('spikecoding_fig2', stage)}")
+    else:
+        arrays = _learn(ctx, p)
+        if ctx.cache is not None:
+            ctx.cache.save("spikecoding_fig2", stage, arrays)
+    a = arrays
+    pref_after = coding.preferred_angles(a["tuning_angles"], a["tuning_after"])
+    timing = float(a["binary_us_per_step_learning"])
     metrics = {
-        "final_error": history["error"][-1],
-        "initial_error": history["error"][0],
-        "final_rate_hz": history["rate_hz"][-1],
-        "initial_rate_hz": history["rate_hz"][0],
-        "final_voltage_var": history["voltage_var"][-1],
-        "initial_voltage_var": history["voltage_var"][0],
-        "omega_distance": history["omega_distance"][-1],
-        "omega_scale": history["omega_scale"][-1],
-        "learning_rate_hz": learn_spikes / p.N / (n_chunks * float(p.chunk)),
+        "final_error": a["error"][-1],
+        "initial_error": a["error"][0],
+        "final_rate_hz": a["rate_hz"][-1],
+        "initial_rate_hz": a["rate_hz"][0],
+        "final_voltage_var": a["voltage_var"][-1],
+        "initial_voltage_var": a["voltage_var"][0],
+        "omega_distance": a["omega_distance"][-1],
+        "omega_scale": a["omega_scale"][-1],
+        "learning_rate_hz": float(a["learning_rate_hz"]),
         "tuning_coverage": coding.angular_coverage(pref_after[np.isfinite(pref_after)], 8),
-        "silent_neurons_after": int(np.sum(tuning_after.sum(axis=0) == 0)),
-        "tuning_radius": radius,
-        "learned_seconds": n_chunks * float(p.chunk),
-        "build_s": build_s,
-        "binary_us_per_step_learning": (1e6 * learn_bin_s / learn_bin_steps) if learn_bin_steps else None,
-        "n_binary_runs": pres.n_runs,
+        "silent_neurons_after": int(np.sum(a["tuning_after"].sum(axis=0) == 0)),
+        "tuning_radius": float(a["tuning_radius"]),
+        "learned_seconds": float(a["learned_seconds"]),
+        "build_s": float(a["build_s"]),
+        "binary_us_per_step_learning": None if np.isnan(timing) else timing,
+        "n_binary_runs": int(a["n_binary_runs"]),
     }
     ctx.writer.save_metrics(metrics)
-    ctx.writer.save_arrays(
-        snapshot_t=np.array(history["t"]), error=np.array(history["error"]),
-        rate_hz=np.array(history["rate_hz"]), voltage_var=np.array(history["voltage_var"]),
-        omega_distance=np.array(history["omega_distance"]), F_initial=F0, F_final=F1,
-        Omega_initial=Om0, Omega_final=Om1, tuning_angles=angles, tuning_before=tuning_before,
-        tuning_after=tuning_after,
-        example_x=examples["after"][0], example_xhat_after=examples["after"][1],
-        example_xhat_before=examples["before"][1],
-    )
-    _figures(ctx, p, history, examples, (F0, Om0, F1, Om1), angles, tuning_before, tuning_after)
+    ctx.writer.save_arrays(**arrays)
+    _figures(ctx, p, arrays)
     return metrics
 
 
-def _figures(ctx, p, history, examples, weights, angles, tb, ta):
+def _figures(ctx, p, a):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     dt = float(p.dt)
+    history = {"t": a["snapshot_t"], **{k: a[k] for k in ("error", "rate_hz", "voltage_var", "omega_distance")}}
+    examples = {key: (a["example_x"], a[f"example_xhat_{key}"], a[f"example_spike_i_{key}"],
+                      a[f"example_spike_step_{key}"]) for key in ("before", "after")}
+    angles, tb, ta = a["tuning_angles"], a["tuning_before"], a["tuning_after"]
     # A/C: signal and readout, spikes, before and after
     fig, axes = plt.subplots(3, 2, figsize=(10, 6), sharex=True)
     n_show = min(len(examples["after"][0]), int(2.0 / dt))
@@ -316,7 +340,7 @@ def _figures(ctx, p, history, examples, weights, angles, tb, ta):
     ctx.writer.save_figure(fig, "fig2B_learning")
 
     # C: weights
-    F0, Om0, F1, Om1 = weights
+    F0, Om0, F1, Om1 = a["F_initial"], a["Omega_initial"], a["F_final"], a["Omega_final"]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     for ax, (F, Om, label) in zip(axes[:2], ((F0, Om0, "before"), (F1, Om1, "after"))):
         G = -(F.T @ F)

@@ -96,6 +96,13 @@ def test_run_writes_complete_results(tmp_path, capsys, have_compiler):
     assert 0 < metrics["final_error"] < 1
     assert (run / "arrays.npz").exists() and (run / "log.txt").exists()
     assert f"results: {run}" in out
+    # --resume reuses the cached learning stage: same numbers, no new learning
+    code, out, err = run_cli(argv + ["--resume"], capsys)
+    assert code == 0, err
+    second = [r for r in (tmp_path / "spikecoding.fig2").iterdir() if r != run]
+    assert len(second) == 1
+    assert "reusing the cached learning run" in (second[0] / "log.txt").read_text()
+    assert json.loads((second[0] / "metrics.json").read_text())["final_error"] == metrics["final_error"]
 
 
 def test_reproduce_bad_jobs_and_missing_dask(capsys, tmp_path):

@@ -92,6 +92,84 @@ def test_dale_signs_hold_throughout_learning_numpy():
     assert res.currents["E_exc"].min() >= 0 and res.currents["E_inh"].max() <= 0
 
 
+def _rule_net(s, W):
+    """Two E cells, one I cell, one input; no noise, no jitter, fast rates; 3 steps per run."""
+    p = EIParams(N_E=2, N_I=1, J=1, n_record=0, noise_per_step=0.0, threshold_jitter=0.0,
+                 eps_F=0.05, eps_Omega=0.1)
+    return p, EINetwork(p, s, 3, plastic=True, weights=W, seed=0)
+
+
+_W0 = {"F": np.array([[0.4, -0.3]]), "W_EE": np.array([[0.0, 0.2], [0.3, 0.0]]),
+       "W_EI": np.array([[0.1, 0.2]]), "W_IE": np.array([[-0.3], [-0.05]]), "W_II": np.array([[-0.5]])}
+
+
+def test_e_spike_rules_follow_their_formulas_numpy():
+    """E cell 0 starts above threshold and fires once at step 0 (nothing else fires): the input → E
+    weight changes by Eq 7 (ΔF = ε_F (α_E x̄ − F)), E → E by Eq 6 (clipped ≥ 0); no other weight moves."""
+    with Session("numpy", "test_ei_rules") as s:
+        p, net = _rule_net(s, _W0)
+        V, r, xbar = np.array([0.6, 0.05]), np.array([0.0, 0.4]), np.array([2.0])
+        net.set_dynamic_state(V_E=V, r_E=r, V_I=0.0, r_I=0.0, xbar=xbar)
+        res = net.run_chunk(np.zeros((3, 1)), learning=True)
+    assert list(res.spike_i_E) == [0] and list(res.spike_step_E) == [0], "expected one spike of E cell 0 at step 0"
+    assert len(res.spike_i_I) == 0
+    lam_dt, lamF_dt = float(p.lambda_ * p.dt), float(p.lambda_F * p.dt)
+    V1, r1 = V * (1 - lam_dt), r * (1 - lam_dt)  # at the threshold test of step 0 (Euler, no drive)
+    xb = xbar * (1 - lamF_dt)
+    W = net.weights
+    exp_F = _W0["F"].copy()
+    exp_F[0, 0] += p.eps_F * (p.alpha_E * xb[0] - exp_F[0, 0])
+    np.testing.assert_allclose(W["F"], exp_F, rtol=1e-12)
+    exp_EE = _W0["W_EE"].copy()
+    exp_EE[1, 0] = max(0.0, exp_EE[1, 0] - p.eps_Omega * (p.beta * (V1[1] + p.mu * r1[1]) + exp_EE[1, 0]))
+    assert exp_EE[1, 0] > 0
+    np.testing.assert_allclose(W["W_EE"], exp_EE, rtol=1e-12)
+    for key in ("W_EI", "W_IE", "W_II"):  # their rules run at I spikes only
+        np.testing.assert_array_equal(W[key], _W0[key])
+
+
+def test_i_spike_rules_follow_their_formulas_numpy():
+    """I cell 0 starts above threshold and fires once at step 0: E → I changes by Eq 7 with r_E as
+    signal (clipped ≥ 0), I → E and I → I by Eq 6 (clipped ≤ 0; I → I with the cost μ δ_ik)."""
+    W0 = dict(_W0, W_IE=np.array([[-0.3], [-0.01]]))
+    with Session("numpy", "test_ei_rules") as s:
+        p, net = _rule_net(s, W0)
+        VE, rE, VI, rI = np.array([0.2, -0.3]), np.array([0.3, 0.1]), np.array([0.6]), np.array([0.5])
+        net.set_dynamic_state(V_E=VE, r_E=rE, V_I=VI, r_I=rI, xbar=0.0)
+        res = net.run_chunk(np.zeros((3, 1)), learning=True)
+    assert len(res.spike_i_E) == 0, "no E cell may fire in this test"
+    assert list(res.spike_i_I) == [0] and list(res.spike_step_I) == [0]
+    d = 1 - float(p.lambda_ * p.dt)
+    VE1, rE1, VI1, rI1 = VE * d, rE * d, VI * d, rI * d
+    W = net.weights
+    exp_EI = np.maximum(0.0, W0["W_EI"] + p.eps_F * (p.alpha_I * rE1[None, :] - W0["W_EI"]))
+    np.testing.assert_allclose(W["W_EI"], exp_EI, rtol=1e-12)
+    exp_IE = np.minimum(0.0, W0["W_IE"][:, 0] - p.eps_Omega * (p.beta * (VE1 + p.mu * rE1) + W0["W_IE"][:, 0]))
+    assert exp_IE[0] < 0 and exp_IE[1] == 0.0, "the test should exercise both a free update and the clip at 0"
+    np.testing.assert_allclose(W["W_IE"][:, 0], exp_IE, rtol=1e-12)
+    exp_II = min(0.0, W0["W_II"][0, 0] - p.eps_Omega * (p.beta * (VI1[0] + p.mu * rI1[0]) + W0["W_II"][0, 0] + p.mu))
+    np.testing.assert_allclose(W["W_II"][0, 0], exp_II, rtol=1e-12)
+    for key in ("F", "W_EE"):  # their rules run at E spikes only
+        np.testing.assert_array_equal(W[key], W0[key])
+
+
+def test_refractory_best_candidate_blocks_its_population_numpy():
+    """Authors' rule: E cell 0 fires at step 0 and, with no reset of its own, stays furthest above
+    threshold; while it is refractory no other E cell may fire, even though cell 1 is above threshold."""
+    p = EIParams(N_E=2, N_I=1, J=1, n_record=0, noise_per_step=0.0, threshold_jitter=0.0)
+    W = {"W_EI": np.zeros((1, 2)), "W_IE": np.zeros((2, 1)), "W_EE": np.zeros((2, 2))}
+    n = 30
+    with Session("numpy", "test_ei_block") as s:
+        net = EINetwork(p, s, n, plastic=False, weights=W, seed=0)
+        net.set_dynamic_state(V_E=np.array([0.9, 0.7]))
+        res = net.run_chunk(np.zeros((n, 1)), learning=False)
+    refr = round(float(p.refractory / p.dt))
+    # cell 0 fires whenever it leaves its refractory period; cell 1 (above threshold too) never fires
+    assert set(res.spike_i_E.tolist()) == {0} and list(res.spike_step_E[:2]) == [0, refr], (
+        f"got E spikes {list(zip(res.spike_i_E, res.spike_step_E))}: a refractory best candidate must "
+        "silence its population (refractory_blocks=True)")
+
+
 def test_refractory_period_respected_numpy():
     p = EIParams(N_E=8, N_I=2, n_record=0)
     with Session("numpy", "test_ei_refr") as s:
@@ -147,6 +225,14 @@ def test_short_learning_lowers_coding_error_cpp(tmp_path):
         ctx = Context(params=p, seed=1, backend="cpp", quick=True, writer=writer, show_progress=False)
         m = fig4.run(ctx)
     assert m["dale_violations_max"] == 0
+    # the frozen network after learning codes at moderate rates, far below the one-spike-per-step ceiling
+    for pop in ("E", "I"):
+        ceiling = m[f"rate_ceiling_{pop}_hz"]
+        assert m[f"final_rate_{pop}"] < 0.3 * ceiling, (
+            f"frozen {pop} rate {m[f'final_rate_{pop}']:.1f} Hz after learning, ceiling {ceiling:.0f} Hz: the "
+            "frozen network saturates; check the one-spike rule (refractory_blocks) and the I → E weights")
+        assert m[f"rate_{pop}_after"] < 0.3 * ceiling, f"{pop} saturates on the constant test inputs"
+    assert m["final_error_I"] < m["initial_error_I"]
     assert m["final_error_E"] < 0.7 * m["initial_error_E"], (
         f"E coding error {m['initial_error_E']:.3f} -> {m['final_error_E']:.3f}: learning did not improve "
         "the code; check the rule strings and the learning rates passed as run_args")
