@@ -58,7 +58,7 @@ def build_parser():
     p_run.add_argument("protocol")
     _add_run_options(p_run)
     p_rep = sub.add_parser("reproduce", help="run the registered protocols and write a report")
-    p_rep.add_argument("paper", nargs="?", default=None)
+    p_rep.add_argument("paper", nargs="?", default=None, help="a paper (all its protocols) or one protocol")
     _add_run_options(p_rep)
     p_rep.add_argument("--seeds", type=int, nargs="+", default=None, metavar="N",
                        help="repeat every protocol with these seeds; the report gives mean ± s.d.")
@@ -229,12 +229,12 @@ def cmd_reproduce(args):
 
     table = protocols()
     papers = sorted({p.paper for p in table.values()})
-    if args.paper is not None and args.paper not in papers:
-        raise UsageError(f"unknown paper {args.paper!r}; known: {', '.join(papers)}")
+    if args.paper is not None and args.paper not in papers and args.paper not in table:
+        raise UsageError(f"unknown paper or protocol {args.paper!r}; papers: {', '.join(papers)}")
     if args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: must be >= 1")
     seeds = args.seeds or [args.seed]
-    chosen = [p for p in table.values() if args.paper in (None, p.paper)]
+    chosen = [p for p in table.values() if args.paper in (None, p.paper, p.name)]
     prepared = [(p, _prepare(args, p)) for p in chosen]  # all bad input is caught before any run
     lines = ["# b2models reproduction report", "",
              f"Backend `{args.backend}`, seeds {', '.join(map(str, seeds))}, "

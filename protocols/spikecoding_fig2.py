@@ -40,7 +40,7 @@ class Fig2Params(SpikeCodingParams):
     """Network parameters (paper defaults) plus the protocol's."""
 
     duration: Quantity = field(default_factory=lambda: 14000 * second)  # learning time
-    chunk: Quantity = field(default_factory=lambda: 10 * second)  # one re-run of the binary
+    chunk: Quantity = field(default_factory=lambda: 20 * second)  # one re-run of the binary
     n_snapshots: int = 14  # log-spaced test points (plus t = 0)
     test_chunks: int = 1  # chunks of held-out input to fit the decoder, and again to test it
     discard: Quantity = field(default_factory=lambda: 0.2 * second)  # transient dropped at test start

@@ -31,7 +31,7 @@ def run_cli(argv, capsys):
         (["run", "spikecoding.fig2", "--backend", "gpu"], "invalid choice: 'gpu'"),
         (["run", "spikecoding.fig2", "--seed", "abc"], "invalid int value: 'abc'"),
         (["run", "spikecoding.fig2", "--threads", "-1"], "--threads -1"),
-        (["reproduce", "nosuchpaper"], "unknown paper 'nosuchpaper'"),
+        (["reproduce", "nosuchpaper"], "unknown paper or protocol 'nosuchpaper'"),
         (["show", "nosuchmodel"], "unknown model 'nosuchmodel'"),
         (["data", "fetch", "nosuchdata"], "nosuchdata"),
         (["frobnicate"], "invalid choice"),
@@ -118,7 +118,7 @@ def test_reproduce_bad_jobs_and_missing_dask(capsys, tmp_path):
 
 @pytest.mark.standalone
 def test_reproduce_writes_report_with_seed_statistics(tmp_path, capsys, have_compiler):
-    argv = ["reproduce", "spikecoding", "--quick", "--seeds", "1", "2", "--no-progress",
+    argv = ["reproduce", "spikecoding.fig2", "--quick", "--seeds", "1", "2", "--no-progress",
             "--set", "duration=4*second", "--set", "n_snapshots=2", "--set", "n_angles=8", "--out", str(tmp_path)]
     code, out, err = run_cli(argv, capsys)
     assert code == 0, err
