@@ -123,14 +123,14 @@ ONE_SPIKE_COMPETE_ON_CANDIDATE = """
 n_above_post += int(margin_pre > margin_post or (margin_pre == margin_post and pre_first > 0.5))
 """
 
-#: paper Eq 6, at presynaptic spikes; then the recurrent input itself (the reset for i = k)
+#: paper Eq 6, at presynaptic spikes (pathway ``learn``, runs before the recurrent input)
 VOLTAGE_RECURRENT_RULE_ON_PRE = """
-Omega -= eta_Omega * (beta * (V_post + mu * r_post) + Omega + mu * delta)  # ΔΩ_ik
-V_post += Omega                                                                     # recurrent input
+Omega -= eta_Omega * (beta * (V_post + mu * r_post) + Omega + mu * delta)  # ΔΩ_ik with V_i at the spike
 """
 
-RECURRENT_ON_PRE_FIXED = """
-V_post += Omega  # recurrent input (fixed weights)
+#: the recurrent input itself (pathway ``pre``); for i = k it is the reset
+RECURRENT_INPUT_ON_PRE = """
+V_post += Omega  # V_i += Ω_ik
 """
 
 
@@ -288,8 +288,13 @@ class SpikeCodingNetwork:
         margin = self.neurons.run_regularly(
             THRESHOLD_MARGIN, when="before_thresholds", order=0, name=f"{name}_margin"
         )
-        on_pre = {"pre": VOLTAGE_RECURRENT_RULE_ON_PRE if self.plastic else RECURRENT_ON_PRE_FIXED}
+        # two pathways so that every weight change sees the membrane potentials of the spike
+        # step, before any recurrent input of that step arrives (as in the authors' code)
+        on_pre = {"pre": RECURRENT_INPUT_ON_PRE}
         on_event = {"pre": "spike"}
+        if self.plastic:
+            on_pre["learn"] = VOLTAGE_RECURRENT_RULE_ON_PRE
+            on_event["learn"] = "spike"
         if p.one_spike_per_step:
             on_pre["compete"] = ONE_SPIKE_COMPETE_ON_CANDIDATE
             on_event["compete"] = "candidate"
@@ -307,6 +312,8 @@ class SpikeCodingNetwork:
         )
         if p.one_spike_per_step:
             self.rec.compete.when, self.rec.compete.order = "before_thresholds", 2
+        if self.plastic:
+            self.rec.learn.order = self.rec.pre.order - 1
         # sorted by presynaptic index: synapse k*N + i is Ω[i, k]
         pre, post = np.repeat(np.arange(N), N), np.tile(np.arange(N), N)
         self.rec.connect(i=pre, j=post)

@@ -35,6 +35,19 @@ from data.signals import SmoothedNoise
 from models.spikecoding import SpikeCodingNetwork, SpikeCodingParams
 
 
+def check_chunked_learning(p):
+    """Checks shared by the chunked-learning protocols (duration, chunk, dt, snapshots, tests)."""
+    if float(p.chunk) <= 0 or float(p.duration) < float(p.chunk):
+        raise ValueError(f"need 0 < chunk <= duration (chunk={p.chunk}, duration={p.duration})")
+    steps = float(p.chunk / p.dt)
+    if abs(steps - round(steps)) > 1e-6:
+        raise ValueError(f"chunk={p.chunk} is not a whole number of steps dt={p.dt}")
+    if p.n_snapshots < 1 or p.test_chunks < 1 or p.n_angles < 4:
+        raise ValueError("n_snapshots >= 1, test_chunks >= 1 and n_angles >= 4 are required")
+    if float(p.discard) >= float(p.chunk) * p.test_chunks:
+        raise ValueError(f"discard={p.discard} must be shorter than the test ({p.test_chunks} chunks)")
+
+
 @dataclass
 class Fig2Params(SpikeCodingParams):
     """Network parameters (paper defaults) plus the protocol's."""
@@ -50,15 +63,7 @@ class Fig2Params(SpikeCodingParams):
 
     def validate(self):
         super().validate()
-        if float(self.chunk) <= 0 or float(self.duration) < float(self.chunk):
-            raise ValueError(f"need 0 < chunk <= duration (chunk={self.chunk}, duration={self.duration})")
-        steps = float(self.chunk / self.dt)
-        if abs(steps - round(steps)) > 1e-6:
-            raise ValueError(f"chunk={self.chunk} is not a whole number of steps dt={self.dt}")
-        if self.n_snapshots < 1 or self.test_chunks < 1 or self.n_angles < 4:
-            raise ValueError("n_snapshots >= 1, test_chunks >= 1 and n_angles >= 4 are required")
-        if float(self.discard) >= float(self.chunk) * self.test_chunks:
-            raise ValueError(f"discard={self.discard} must be shorter than the test ({self.test_chunks} chunks)")
+        check_chunked_learning(self)
         if float(self.tuning_hold) <= float(self.discard):
             raise ValueError(f"tuning_hold={self.tuning_hold} must be longer than discard={self.discard}")
 

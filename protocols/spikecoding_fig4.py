@@ -60,7 +60,7 @@ from b2models.params import jsonable
 from b2models.protocol import Claim, Protocol
 from data.signals import SmoothedNoise
 from models.spikecoding_ei import EINetwork, EIParams, dale_violations
-from protocols.spikecoding_fig2 import snapshot_chunks, tuning_input
+from protocols.spikecoding_fig2 import check_chunked_learning, snapshot_chunks, tuning_input
 
 
 @dataclass
@@ -91,17 +91,9 @@ class Fig4Params(EIParams):
 
     def validate(self):
         super().validate()
-        if float(self.chunk) <= 0 or float(self.duration) < float(self.chunk):
-            raise ValueError(f"need 0 < chunk <= duration (chunk={self.chunk}, duration={self.duration})")
-        steps = float(self.chunk / self.dt)
-        if abs(steps - round(steps)) > 1e-6:
-            raise ValueError(f"chunk={self.chunk} is not a whole number of steps dt={self.dt}")
-        if self.n_snapshots < 1 or self.test_chunks < 1 or self.n_angles < 4:
-            raise ValueError("n_snapshots >= 1, test_chunks >= 1 and n_angles >= 4 are required")
+        check_chunked_learning(self)
         if self.n_inputs < 1 or self.n_trials < 2:
             raise ValueError(f"n_inputs >= 1 and n_trials >= 2 are required ({self.n_inputs}, {self.n_trials})")
-        if float(self.discard) >= float(self.chunk) * self.test_chunks:
-            raise ValueError(f"discard={self.discard} must be shorter than the test ({self.test_chunks} chunks)")
         if not (0 <= self.anneal_start <= 1 and float(self.anneal_tau) > 0):
             raise ValueError(f"need 0 <= anneal_start <= 1 and anneal_tau > 0 "
                              f"(got {self.anneal_start}, {self.anneal_tau})")
