@@ -15,8 +15,9 @@ initial values and input before that run:
   initial state overwritten by the run arguments, time zero, empty monitors.
 
 Each session gets its own build directory (cached by a key derived from the model,
-and locked so that two processes never share one), its own results directory for
-every run, and its own random seed for every run (``seed=`` of :meth:`Session.run`).
+and locked so that two processes never share one), its own results directory (each run
+overwrites the previous run's results, which are read back right after the run), and its
+own random seed for every run (``seed=`` of :meth:`Session.run`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import ctypes
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -238,6 +240,8 @@ class Session:
 
         brian2.set_device("runtime")
         brian2.device.reinit()
+        # Brian2 logs every file lock at DEBUG level; thousands of re-runs make that measurable
+        logging.getLogger("brian2.utils.filelock").setLevel(logging.WARNING)
         self.directory, self._lock = _locked_build_dir(self.name, self.key)
         if self.backend == "numpy":
             brian2.prefs.codegen.target = "numpy"
@@ -365,8 +369,8 @@ class Session:
         if self.standalone:
             device = brian2.get_device()
             self._n_runs += 1
-            results = f"results_{os.getpid()}_{self._n_runs}"
-            previous = getattr(self, "_results_dir", None)
+            # one results directory per session: every run overwrites the previous run's files
+            results = f"results_{os.getpid()}_{id(self):x}"
             try:
                 device.run(
                     directory=str(self.directory),
@@ -382,10 +386,6 @@ class Session:
                         except OSError:
                             pass
             info.binary_s = device.timers.get("run_binary")
-            # the previous run's results are no longer reachable: free the disk
-            if previous and previous != results:
-                shutil.rmtree(self.directory / previous, ignore_errors=True)
-            self._results_dir = results
         else:
             self.net.restore("_b2models_initial")
             if seed is not None:
