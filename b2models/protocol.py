@@ -24,6 +24,7 @@ MODEL_MODULES = {
     "spikecoding_ei": "models.spikecoding_ei",
     "resu": "models.resu",
     "resu_online": "models.resu_online",
+    "sdnn": "models.sdnn",
 }
 
 

@@ -223,7 +223,7 @@ def conv_connectivity(in_shape: tuple[int, int, int], n_maps: int, kernel_size: 
     )
     pre = (c * H + (y + dy)) * W + (x + dx)
     post = (m * Ho + y) * Wo + x
-    k_idx = ((m * C + c) * k + dx) * k + dy
+    k_idx = ((m * C + c) * k + dy) * k + dx
     shape = (n_maps, C, k, k, Ho, Wo)
     pre, post, k_idx = (np.broadcast_to(a, shape).ravel().astype(np.int64) for a in (pre, post, k_idx))
     order = np.argsort(pre, kind="stable")
