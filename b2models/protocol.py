@@ -11,6 +11,7 @@ from typing import Any, Callable
 PROTOCOL_MODULES = [
     "protocols.spikecoding_fig2",
     "protocols.spikecoding_fig4",
+    "protocols.resu_ou",
     "protocols.resu_gp",
     "protocols.resu_scenes",
     "protocols.resu_t4",
