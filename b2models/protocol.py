@@ -15,6 +15,7 @@ PROTOCOL_MODULES = [
     "protocols.resu_gp",
     "protocols.resu_scenes",
     "protocols.resu_t4",
+    "protocols.resu_t4ab",
     "protocols.resu_compare",
     "protocols.resu_online",
 ]

@@ -21,9 +21,10 @@ R = time-averaged rectified response after the filters' warm-up;
 DSI = (R_pref − R_null)/(R_pref + R_null) (analysis/direction.py).  Stimulus contrast = the s.d. of the
 training contrast.  DSI is undefined (reported as null) where a unit does not respond in either direction.
 
-Deviations: the variant trained on both directions with plasticity gated by the rectified output
-(T4a/T4b) is not implemented; test stimuli bypass the local-mean normalisation (they are contrast
-patterns already); velocity, noise, pixel spacing and lag lengths are our choices (see the parameters).
+The variant trained on both directions with plasticity gated by the rectified output (T4a/T4b) is the
+protocol ``resu.t4ab`` (:func:`gated_pair_cca` here).  Deviations: test stimuli bypass the local-mean
+normalisation (they are contrast patterns already); velocity, noise, pixel spacing and lag lengths are our
+choices (see the parameters).
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ class T4Params(scenes.SceneParams):
     wavelength_deg: float = 30.0
     test_steps: int = 400  # samples per condition
     train400_limit: int = 100
+    gate_iters: int = 15  # iterations of the gated two-unit learning
+    gate_tol: float = 1e-6  # stop when 1 − cos(new, old filter) < tol for both units
+    gate_stride: int = 6  # use every k-th lag vector in the gated learning
+    gate_init: str = "cca"  # start of the gated learning: "cca" (first two canonical directions) or "random"
+    gate_rate: float = 0.3  # each iteration moves a unit's covariances this fraction towards the gated ones
 
     def validate(self):
         super().validate()
@@ -60,6 +66,10 @@ class T4Params(scenes.SceneParams):
             raise ValueError(f"bad layer-2 sizes m2={self.m2}, h2={self.h2}, component={self.component}")
         if self.test_steps <= self.m + self.m2 + 10:
             raise ValueError(f"test_steps={self.test_steps} must exceed the warm-up m + m2 + 10")
+        if self.gate_init not in ("cca", "random") or not 0 < self.gate_rate <= 1 or self.gate_iters < 1 \
+                or self.gate_stride < 1:
+            raise ValueError(f"gate_init must be 'cca' or 'random' (got {self.gate_init!r}), 0 < gate_rate <= 1, "
+                             "gate_iters >= 1 and gate_stride >= 1")
         if self.theta2_sd < 0 or self.spacing_deg <= 0 or not self.speeds_deg_s:
             raise ValueError("theta2_sd >= 0, spacing_deg > 0 and at least one speed are required")
 
@@ -91,8 +101,96 @@ def train_filters(p: T4Params, quick: bool, rng, log=print) -> dict:
     c2 = cca.past_future_cca(ch, p.m2, p.h2, rank=max(4, p.component + 1), reg=p.reg)
     psi2 = c2.past_filters[p.component]
     v_train = cca.apply_filter(ch.reshape(-1, 6)[: 200_000], psi2)
-    return {"psi1": psi1, "rho1": c1.rho, "psi2": psi2, "rho2": c2.rho, "v_sd": float(v_train[p.m2:].std()),
+    vt = v_train[p.m2:]
+    return {"psi1": psi1, "rho1": c1.rho, "psi2": psi2, "rho2": c2.rho, "v_sd": float(vt.std()),
+            "v_mean": float(vt.mean()), "v_skew": float(((vt - vt.mean()) ** 3).mean() / vt.std() ** 3),
             "contrast_sd": float(X3.std())}
+
+
+def scene_triples(p: T4Params, quick: bool, rng, speed_sign: float, log=print) -> list:
+    """Noisy contrast scans at three pixels a, b, c (spacing ``spacing_deg``) of scenes moving with
+    ``speed_sign`` (+1: a → b → c), one (n_traj, T, 3) array per scene set."""
+    out = []
+    for imgs, periodic, dpp in scenes.scene_sets(p, quick, log).values():
+        d = p.spacing_deg / dpp
+        X3 = scenes.scene_trajectories(imgs, periodic, dpp, p, offsets=(0.0, d, 2 * d), speed_sign=speed_sign)
+        out.append(X3 + np.sqrt(p.noise_var * X3.var()) * rng.standard_normal(X3.shape))
+    return out
+
+
+def layer2_channels(X3, psi1, m: int) -> np.ndarray:
+    """(n, T, 3) contrast at pixels a, b, c → (n, T − m, 6) layer-2 input channels
+    [ON(ψ2) of a, b, c, ψ1 of a, b, c] (what models.resu computes, after the filters' warm-up)."""
+    from scipy.signal import lfilter
+
+    u = np.stack([lfilter(psi1[k], [1.0], X3, axis=1) for k in range(2)], axis=-1)[:, m:]
+    return np.concatenate([np.maximum(u[..., 1], 0.0), u[..., 0]], axis=2)
+
+
+def gated_pair_cca(ch_by_direction: dict, p: T4Params, log=print, rng=None) -> dict:
+    """T4a/T4b: two layer-2 units learn from scenes moving both ways.
+
+    Every sample's contribution to a unit's past/future covariances is weighted by that unit's rectified
+    output r_k = max(v_k − θ_k, 0) (θ_k = ``theta2_sd`` s.d. of v_k), and only the unit with the larger
+    rectified output learns from a sample (winner-take-all).  Each unit's filter is the first canonical
+    past direction of its gated covariances; the two start from the first two canonical directions of the
+    ungated CCA of both directions and iterate (``gate_iters``): each iteration moves a unit's
+    covariances a fraction ``gate_rate`` towards its gated ones, and the unit takes the canonical direction
+    closest to its current filter (sign carried over).  ``ch_by_direction``: {+1: (n, T, 6), −1: (n, T, 6)}.
+    The direction labels are used only to report which direction each unit learned from.
+    """
+    Ps, Fs, labels = [], [], []
+    for d, ch in ch_by_direction.items():
+        for traj in ch:
+            P, F = cca.lag_vectors(traj, p.m2, p.h2)
+            Ps.append(P[:: p.gate_stride])
+            Fs.append(F[:: p.gate_stride])
+            labels.append(np.full(len(Ps[-1]), d, dtype=np.int8))
+    P, F, lab = np.concatenate(Ps), np.concatenate(Fs), np.concatenate(labels)
+    del Ps, Fs
+
+    def cov(w):
+        W = w.sum()
+        mp, mf = w @ P / W, w @ F / W
+        Pc, Fc = P - mp, F - mf
+        Pw = Pc * w[:, None]
+        return Pw.T @ Pc / W, (Fc * w[:, None]).T @ Fc / W, Fc.T @ Pw / W
+
+    C0 = cov(np.ones(len(P)))
+    if p.gate_init == "cca":
+        psi = cca.cca_from_covariances(*C0, p.m2, p.h2, rank=2, reg=p.reg).past_filters[:2].copy()
+    else:  # random unit vectors
+        psi = np.random.default_rng(rng).standard_normal((2, P.shape[1]))
+        psi /= np.linalg.norm(psi, axis=1, keepdims=True)
+    C = [list(C0), list(C0)]  # each unit's running (gated) covariances
+    history = []
+    for it in range(p.gate_iters):
+        v = P @ psi.T  # (N, 2)
+        r = np.maximum(v - p.theta2_sd * v.std(axis=0), 0.0)
+        win = np.argmax(r, axis=1)
+        new = np.empty_like(psi)
+        pref = []
+        for k in range(2):
+            w = np.where(win == k, r[:, k], 0.0)
+            if w.sum() <= 0:
+                raise RuntimeError(f"layer-2 unit {k} never responds: gated learning cannot proceed")
+            C[k] = [(1 - p.gate_rate) * a + p.gate_rate * b for a, b in zip(C[k], cov(w))]
+            res = cca.cca_from_covariances(*C[k], p.m2, p.h2, rank=3, reg=p.reg)
+            # the unit follows the canonical direction closest to its current filter (no jumps between
+            # near-degenerate directions)
+            cos = [abs(f @ psi[k]) / np.linalg.norm(f) / np.linalg.norm(psi[k]) for f in res.past_filters]
+            f = res.past_filters[int(np.argmax(cos))]
+            new[k] = f if f @ psi[k] >= 0 else -f
+            pref.append(float(w[lab > 0].sum() / w.sum()))  # share of the gated mass from direction +1
+        change = [1.0 - abs(new[k] @ psi[k]) / np.linalg.norm(new[k]) / np.linalg.norm(psi[k]) for k in range(2)]
+        psi = new
+        history.append({"iteration": it + 1, "filter_change": change, "share_from_plus": pref})
+        log(f"gated layer 2, iteration {it + 1}: 1 − cos = {np.round(change, 6)}, share of learning from "
+            f"direction +1: unit 0 {pref[0]:.3f}, unit 1 {pref[1]:.3f}")
+        if max(change) < p.gate_tol:
+            break
+    v = P @ psi.T
+    return {"psi2": psi, "history": history, "v_sd": v.std(axis=0), "n_samples": len(P)}
 
 
 def conditions(p: T4Params):

@@ -140,3 +140,21 @@ def test_protocol_t4_quick(tmp_path):
 
     m = _run_protocol(resu_t4, tmp_path)
     assert m["dsi_sine_at_training_speed_thresholded"] > 0.3, m["dsi_thresholded"]
+
+
+def test_gated_pair_learning_converges_and_protocol_t4ab_runs(tmp_path):
+    """resu.t4ab at toy scale: the output-gated two-unit learning settles (filter changes shrink; an
+    earlier version without the damping jumped between near-degenerate directions forever) and both units
+    are tested in the Brian2 network."""
+    from protocols import resu_t4ab
+
+    p = dataclasses.replace(resu_t4ab.PROTOCOL.quick(resu_t4ab.default_params()), skimage_images=("camera", "grass"),
+                            row_step=8, speeds_deg_s=(30.0,), test_steps=250, gate_iters=8, gate_stride=8)
+    w = RunWriter("resu.t4ab", out_root=tmp_path)
+    with w:
+        ctx = Context(params=p, seed=1, backend="numpy", quick=True, writer=w, show_progress=False)
+        m = resu_t4ab.run(ctx)
+    assert max(m["gate_final_change"]) < 1e-2, f"gated learning did not settle: last change {m['gate_final_change']}"
+    assert len(m["dsi_sine_at_training_speed"]) == 2
+    assert all(0.0 <= s <= 1.0 for s in m["share_of_learning_from_direction_plus"])
+    assert (w.path / "figures" / "t4ab_dsi.png").exists()
