@@ -136,12 +136,13 @@ def gated_pair_cca(ch_by_direction: dict, p: T4Params, log=print, rng=None) -> d
     past direction of its gated covariances; the two start from the first two canonical directions of the
     ungated CCA of both directions and iterate (``gate_iters``): each iteration moves a unit's
     covariances a fraction ``gate_rate`` towards its gated ones, and the unit takes the canonical direction
-    closest to its current filter (sign carried over).  ``ch_by_direction``: {+1: (n, T, 6), −1: (n, T, 6)}.
+    closest to its current filter (sign carried over).  ``ch_by_direction``: {+1: [(n, T, 6) arrays, one per
+    scene set], −1: [...]}.
     The direction labels are used only to report which direction each unit learned from.
     """
     Ps, Fs, labels = [], [], []
-    for d, ch in ch_by_direction.items():
-        for traj in ch:
+    for d, sets in ch_by_direction.items():
+        for traj in (t for ch in sets for t in ch):
             P, F = cca.lag_vectors(traj, p.m2, p.h2)
             Ps.append(P[:: p.gate_stride])
             Fs.append(F[:: p.gate_stride])

@@ -47,8 +47,8 @@ def run(ctx) -> dict:
     ctx.log(f"layer 1 ρ = {np.round(f['rho1'], 3)}")
     chs = {}
     for d in (1, -1):
-        X3 = np.concatenate(t4.scene_triples(p, ctx.quick, rng, float(d), log=lambda m: None))
-        chs[d] = t4.layer2_channels(X3, f["psi1"], p.m)
+        chs[d] = [t4.layer2_channels(X3, f["psi1"], p.m)
+                  for X3 in t4.scene_triples(p, ctx.quick, rng, float(d), log=lambda m: None)]
     g = t4.gated_pair_cca(chs, p, log=ctx.log, rng=ctx.seed)
     conds = t4.conditions(p)
     stim = t4.test_stimulus(p, conds, f["contrast_sd"])
