@@ -10,6 +10,8 @@ from typing import Any, Callable
 #: Modules that define a module-level ``PROTOCOL``; order = order in ``b2models list``.
 PROTOCOL_MODULES = [
     "protocols.spikecoding_fig2",
+    "protocols.spikecoding_fig3",
+    "protocols.spikecoding_speech",
     "protocols.spikecoding_fig4",
     "protocols.resu_ou",
     "protocols.resu_gp",

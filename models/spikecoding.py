@@ -21,7 +21,30 @@ input synapses every step, the recurrent term arrives as jumps V_i += Ω_ik when
 spikes, and the self-connection Ω_kk is the reset (there is no separate reset of V).
 The filtered spike trains obey dr/dt = −λr + o(t); the readout is x̂ = D r.
 
-Reproduces: Fig 2 A, B, C, G (protocol ``spikecoding.fig2``).
+Reproduces: Fig 2 A, B, C, G (protocol ``spikecoding.fig2``); with correlated inputs Fig 3 C–D
+(``spikecoding.fig3``) and the speech network of Figs 5–6 (``spikecoding.speech``).
+
+Correlated (non-white) inputs.  Eq 7 drives F_i towards α times the average input at neuron i's
+spikes, which gives the optimal network (F = Dᵀ, Ω = −FᵀF) when the input x is white.  For
+correlated inputs the network is the optimal network of the whitened signal x̃ = W x with
+W = M^(−1/2), M = ⟨x xᵀ⟩ the input's second-moment matrix: drive F̃ W c = Γ c, recurrence
+Ω = −F̃ᵀF̃, readout x̂ = W⁻¹ D̃ r.  Writing Eq 7 for F̃ in whitened coordinates and mapping back
+(Γ = F̃ W) gives the rule used here for the feedforward weights Γ the neurons actually carry::
+
+      ΔΓ_ij = ε_F (α (P x)_j − Γ_ij)       at postsynaptic spikes,   P = (tr M / J) M⁻¹
+
+so after learning Γ_i ∝ D_iᵀ M⁻¹ (feedforward weights are the decoders sharpened by the inverse
+input correlations: excitatory subfields with inhibitory flanks when neighbouring inputs are
+positively correlated) and Ω = −Γ D.  The recurrent rule (Eq 6) is unchanged: it only sees
+voltages.  The factor tr M / J keeps the scale of Eq 7 (P = I for white inputs of any variance,
+so the Fig 2 network is the special case).  The authors' speech code keeps running estimates of
+the input's moments for its learning step and reads the decoder out as pinv(Γ)·(−Ω), which is
+this relation; their learning function itself is not in the public repository, so the form above
+is derived here rather than copied.  Implementation: the Brian2 code is the same — the input
+group's variable ``x`` is used only as the presynaptic term of Eq 7, and for correlated inputs
+the protocols pass P x there (:func:`decorrelated_hebbian_signal`) while c still drives the
+membrane.  M may be shrunk towards its mean diagonal (``shrinkage``) for strongly correlated
+inputs such as spectrogram channels.
 
 Deliberate deviations and choices (each measured or reasoned, see the README):
 
@@ -198,6 +221,31 @@ def initial_weights(p: SpikeCodingParams, rng: np.random.Generator):
     return F, Omega
 
 
+def hebbian_precision(x, shrinkage: float = 0.0) -> np.ndarray:
+    """P = (tr M / J) M⁻¹ from samples x (T×J), M = ⟨x xᵀ⟩ shrunk as (1 − s) M + s (tr M / J) I.
+
+    The presynaptic term of the feedforward rule for correlated inputs is P x (module docstring);
+    P = I for white inputs.
+    """
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 2 or x.shape[0] < x.shape[1]:
+        raise ValueError(f"x must be (T, J) with T >= J samples, got shape {x.shape}")
+    if not 0 <= shrinkage <= 1:
+        raise ValueError(f"shrinkage={shrinkage} must be in [0, 1]")
+    M = x.T @ x / len(x)
+    scale = np.trace(M) / M.shape[0]
+    if scale <= 0:
+        raise ValueError("x is zero: the input's second moments are undefined")
+    M = (1 - shrinkage) * M + shrinkage * scale * np.eye(M.shape[0])
+    return scale * np.linalg.inv(M)
+
+
+def decorrelated_hebbian_signal(x, P) -> np.ndarray:
+    """The presynaptic signal P x of the feedforward rule for correlated inputs (x is T×J)."""
+    x = np.asarray(x, dtype=float)
+    return x @ np.asarray(P, dtype=float).T
+
+
 # ----------------------------------------------------------------------------------------
 # network
 # ----------------------------------------------------------------------------------------
@@ -341,7 +389,11 @@ class SpikeCodingNetwork:
 
     # -- running --------------------------------------------------------------------------
     def run_chunk(self, c, x, learning: bool = True, seed: int | None = None) -> ChunkResult:
-        """Present one input segment (c in Hz as plain numbers, x dimensionless)."""
+        """Present one input segment (c in Hz as plain numbers, x dimensionless).
+
+        ``c`` drives the membranes; ``x`` is used only as the presynaptic term of the feedforward
+        rule (the represented signal for white inputs, P x for correlated ones).
+        """
         p = self.p
         c = np.asarray(c, dtype=float)
         x = np.asarray(x, dtype=float)

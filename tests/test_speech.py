@@ -1,0 +1,115 @@
+"""Auditory front end (data/audio.py) and the speech protocol of Brendel et al. 2020 (Figs 5–6)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from brian2 import second
+
+from data.audio import Filterbank, erb_bandwidth, erb_rate, erb_space, harmonic_complex, read_audio
+from data.registry import DataError
+
+
+def test_erb_rate_matches_glasberg_moore_values():
+    # E(1 kHz) = 21.4 log10(5.37) = 15.62; inverse and bandwidth at 1 kHz = 24.7 * 5.37 = 132.6 Hz
+    assert erb_rate(1000.0) == pytest.approx(15.622, abs=1e-3)
+    assert erb_bandwidth(1000.0) == pytest.approx(132.639, abs=1e-3)
+
+
+def test_filterbank_centres_are_erb_spaced_from_fmin_to_fmax():
+    fb = Filterbank(n_channels=25, f_min=100.0, f_max=7000.0)
+    c = fb.centres
+    assert len(c) == 25
+    assert c[0] == pytest.approx(100.0) and c[-1] == pytest.approx(7000.0)
+    steps = np.diff(erb_rate(c))
+    np.testing.assert_allclose(steps, steps[0], rtol=1e-9)
+    assert steps[0] == pytest.approx((erb_rate(7000.0) - erb_rate(100.0)) / 24)
+    # every centre lies inside its own band, bands tile the range without gaps
+    assert np.all((fb.edges[:, 0] < c) & (c < fb.edges[:, 1]))
+    np.testing.assert_allclose(fb.edges[1:, 0], fb.edges[:-1, 1])
+
+
+@pytest.mark.parametrize("channel", [0, 6, 12, 18, 24])
+def test_pure_tone_lands_in_its_channel(channel):
+    fb = Filterbank()
+    f = fb.centres[channel]
+    t = np.arange(int(0.5 * fb.samplerate)) / fb.samplerate
+    env = fb.envelopes(0.5 * np.sin(2 * np.pi * f * t))
+    assert env.shape == (500, 25)
+    steady = env[100:400].mean(axis=0)
+    assert int(np.argmax(steady)) == channel, f"tone at {f:.0f} Hz peaks in channel {np.argmax(steady)}"
+    assert np.all(env >= 0)
+
+
+def test_harmonic_complex_excites_its_harmonics_channels():
+    fb = Filterbank()
+    s = harmonic_complex(0.5, 1500.0, 4)
+    steady = fb.envelopes(s)[100:400].mean(axis=0)
+    expected = {int(np.argmin(np.abs(fb.centres - 1500.0 * k))) for k in range(1, 5)}
+    top = set(np.argsort(steady)[-4:].tolist())
+    assert len(top & expected) >= 3, f"strongest channels {sorted(top)}, harmonics in {sorted(expected)}"
+
+
+def test_bad_filterbank_parameters_are_refused():
+    with pytest.raises(ValueError, match="Nyquist"):
+        Filterbank(f_max=9000.0)
+    with pytest.raises(ValueError, match="f_min"):
+        erb_space(500.0, 100.0, 5)
+    with pytest.raises(ValueError, match="mono"):
+        Filterbank().envelopes(np.zeros((10, 2)))
+
+
+def test_missing_and_corrupt_audio_files_name_the_file(tmp_path):
+    missing = tmp_path / "nosuch.flac"
+    with pytest.raises(DataError, match="nosuch.flac"):
+        read_audio(missing)
+    bad = tmp_path / "broken.flac"
+    bad.write_bytes(b"fLaC" + b"\x00garbage" * 20)
+    with pytest.raises(DataError, match="broken.flac"):
+        read_audio(bad)
+
+
+def test_command_from_signal_inverts_the_leaky_integrator():
+    from data.signals import leaky_integrate
+    from protocols.spikecoding_speech import command_from_signal
+
+    rng = np.random.default_rng(0)
+    x = np.abs(rng.standard_normal((200, 3))).cumsum(axis=0)
+    c = command_from_signal(x, 0.01, 0.001)
+    np.testing.assert_allclose(leaky_integrate(c, 0.01, 0.001, x0=x[0]), x, rtol=1e-10, atol=1e-10)
+
+
+def test_ei_balance_measure():
+    from protocols.spikecoding_speech import ei_balance
+
+    rng = np.random.default_rng(1)
+    F = rng.standard_normal((3, 2))
+    x = rng.standard_normal((500, 3))
+    Om = np.array([[0.0, 1.0], [1.0, 0.0]])
+    # lateral input that exactly cancels the feedforward drive: r_k = −(F·x)_{other neuron}
+    E = x @ F
+    r = -E[:, ::-1]
+    corr, unexplained = ei_balance(F, Om, x, r)
+    assert corr == pytest.approx(1.0) and unexplained == pytest.approx(0.0, abs=1e-12)
+    corr, _ = ei_balance(F, Om, x, rng.standard_normal((500, 2)))
+    assert abs(corr) < 0.2
+
+
+@pytest.mark.standalone
+def test_short_speech_learning_lowers_coding_error(tmp_path, have_compiler):
+    """~25 s of real speech (2 recordings), the quick network (100 neurons), one pass on cpp: held-out error
+    falls by more than half."""
+    from b2models.protocol import Context
+    from b2models.results import RunWriter
+    from protocols.spikecoding_speech import PROTOCOL, quick_params
+
+    p = dataclasses.replace(quick_params(PROTOCOL.params()), n_learn_files=2, n_fit_files=1, n_test_files=1,
+                            epochs=1.0, n_snapshots=2, eval_duration=8 * second, retrain_duration=5 * second)
+    with RunWriter(PROTOCOL.name, out_root=tmp_path) as w:
+        m = PROTOCOL.run(Context(params=p, seed=2, backend="cpp", quick=True, writer=w, show_progress=False))
+    assert m["final_test_error"] < 0.5 * m["initial_test_error"], (
+        f"held-out coding error went from {m['initial_test_error']:.3f} to {m['final_test_error']:.3f}: check that "
+        "the feedforward rule receives P x and the command c = dx/dt + λx"
+    )
+    assert m["final_train_error"] < m["initial_train_error"]
+    assert sorted(f.name for f in (w.path / "figures").iterdir()) == sorted(f"{n}.png" for n in PROTOCOL.figures)
