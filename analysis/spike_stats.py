@@ -159,6 +159,49 @@ def net_to_total_ratio(exc, inh) -> np.ndarray:
         return np.where(scale > 0, (exc + inh).std(axis=0) / np.where(scale > 0, scale, 1.0), np.nan)
 
 
+def population_count_stats(counts, active=None) -> dict:
+    """How the cells' count fluctuations add up in the population (cells restricted to ``active``).
+
+    ``variance_ratio`` = var(Σ_i n_i) / Σ_i var(n_i): 1 for independent cells, → 0 when the
+    population count is fixed while single cells vary (negative correlations); then the mean
+    pairwise correlation approaches ``correlation_floor`` = −1/(n − 1) for n cells of equal variance.
+    """
+    counts = np.asarray(counts, dtype=float)
+    if counts.ndim != 2 or counts.shape[0] < 2:
+        raise ValueError(f"counts must be (n_trials >= 2, n_neurons), got {counts.shape}")
+    if active is not None:
+        counts = counts[:, np.asarray(active, dtype=bool)]
+    n = counts.shape[1]
+    total = counts.sum(axis=1)
+    var_sum = float(counts.var(axis=0, ddof=1).sum())
+    return {
+        "variance_ratio": float(total.var(ddof=1) / var_sum) if var_sum > 0 else float("nan"),
+        "population_fano": float(total.var(ddof=1) / total.mean()) if total.mean() > 0 else float("nan"),
+        "correlation_floor": -1.0 / (n - 1) if n >= 2 else float("nan"),
+    }
+
+
+def poisson_reference(mean_counts, n_trials: int, duration: float, rng: np.random.Generator,
+                      min_mean_count: float = 1.0) -> dict:
+    """CV and Fano factor that independent homogeneous Poisson trains would show under the same estimator.
+
+    Every cell fires at rate ``mean_counts[i] / duration`` in ``n_trials`` trials of ``duration``
+    (any time unit); the trains are summarised with :func:`variability_summary`.  Short
+    trials bias the ISI CV of a Poisson train below 1 (intervals longer than the trial are
+    never seen), so a network's CV is judged against this reference, not against 1.
+    """
+    mean_counts = np.asarray(mean_counts, dtype=float)
+    if mean_counts.ndim != 1 or np.any(mean_counts < 0) or duration <= 0 or n_trials < 2:
+        raise ValueError("mean_counts must be a 1-D array >= 0, duration > 0 and n_trials >= 2")
+    n = rng.poisson(mean_counts[None, :], size=(n_trials, mean_counts.size))
+    trial, cell = np.nonzero(n)
+    reps = n[trial, cell]
+    spike_i = np.repeat(cell, reps)
+    trial = np.repeat(trial, reps)
+    spike_t = rng.uniform(0.0, duration, spike_i.size)
+    return variability_summary(spike_i, spike_t, trial, mean_counts.size, n_trials, min_mean_count)
+
+
 def variability_summary(spike_i, spike_t, trial, n_neurons: int, n_trials: int,
                         min_mean_count: float = 1.0) -> dict:
     """CV, Fano factor and pairwise count correlation of one stimulus condition (authors' averaging).
@@ -180,4 +223,7 @@ def variability_summary(spike_i, spike_t, trial, n_neurons: int, n_trials: int,
         "pairwise_correlation": mean_pairwise_correlation(counts, act) if act.sum() >= 2 else float("nan"),
         "n_active": int(act.sum()),
         "mean_count": float(counts.mean()),
+        "mean_counts": counts.mean(axis=0),
+        **(population_count_stats(counts, act) if act.sum() >= 2 else
+           {"variance_ratio": float("nan"), "population_fano": float("nan"), "correlation_floor": float("nan")}),
     }

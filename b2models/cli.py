@@ -57,6 +57,10 @@ def build_parser():
     p_run = sub.add_parser("run", help="run one protocol")
     p_run.add_argument("protocol")
     _add_run_options(p_run)
+    p_run.add_argument("--jobs", type=int, default=1,
+                       help="parallel sweep points of a sweeping protocol (joblib processes; default 1)")
+    p_run.add_argument("--dask", default=None, metavar="ADDRESS",
+                       help="run the sweep points on a Dask cluster (joblib's dask backend; needs dask.distributed)")
     p_rep = sub.add_parser("reproduce", help="run the registered protocols and write a report")
     p_rep.add_argument("paper", nargs="?", default=None, help="a paper (all its protocols) or one protocol")
     _add_run_options(p_rep)
@@ -129,7 +133,7 @@ def _prepare(args, proto):
     return apply_overrides(params, parse_assignments(args.sets))
 
 
-def _run_one(args, proto, params, echo=True):
+def _run_one(args, proto, params, echo=True, sweep_jobs=1, sweep_dask=None):
     from b2models import __version__
     from b2models.backend import describe
     from b2models.protocol import Context
@@ -148,7 +152,7 @@ def _run_one(args, proto, params, echo=True):
         })
         ctx = Context(params=params, seed=args.seed, backend=args.backend, quick=args.quick, writer=writer,
                       threads=args.threads, resume=args.resume, cache=StageCache(out / "cache"),
-                      show_progress=False if args.no_progress else None)
+                      show_progress=False if args.no_progress else None, jobs=sweep_jobs, dask=sweep_dask)
         t0 = time.perf_counter()
         metrics = proto.run(ctx)
         writer.save_metrics({"wall_s": time.perf_counter() - t0})
@@ -171,7 +175,11 @@ def cmd_run(args):
         raise UsageError(f"unknown protocol {args.protocol!r}; known: {', '.join(table)}")
     proto = table[args.protocol]
     params = _prepare(args, proto)
-    path, metrics, _ = _run_one(args, proto, params)
+    if args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: must be >= 1")
+    if args.dask:
+        _parallel_backend(args)  # an unreachable scheduler is reported before anything is written
+    path, metrics, _ = _run_one(args, proto, params, sweep_jobs=args.jobs, sweep_dask=args.dask)
     for c in proto.claims:
         if c.key in metrics and metrics[c.key] is not None:
             print(f"  {c.label}: {c.fmt.format(metrics[c.key])}  (paper: {c.paper})")
@@ -204,21 +212,12 @@ def _summary(values, fmt):
 
 def _parallel_backend(args):
     """joblib's local processes, or its dask backend on the cluster at --dask ADDRESS."""
-    import contextlib
-
-    if not args.dask:
-        return contextlib.nullcontext()
-    try:
-        from dask.distributed import Client
-    except ImportError:
-        raise UsageError("--dask needs dask.distributed: pip install 'dask[distributed]'") from None
-    from joblib import parallel_config
+    from b2models.sweep import SweepError, parallel_backend
 
     try:
-        Client(args.dask, timeout=10)
-    except OSError as err:
-        raise UsageError(f"--dask {args.dask}: cannot connect to the scheduler ({err})") from None
-    return parallel_config(backend="dask")
+        return parallel_backend(args.dask)
+    except SweepError as err:
+        raise UsageError(str(err)) from None
 
 
 def cmd_reproduce(args):

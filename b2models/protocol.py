@@ -13,6 +13,8 @@ PROTOCOL_MODULES = [
     "protocols.spikecoding_fig3",
     "protocols.spikecoding_speech",
     "protocols.spikecoding_fig4",
+    "protocols.spikecoding_fig7",
+    "protocols.spikecoding_fig8",
     "protocols.resu_ou",
     "protocols.resu_gp",
     "protocols.resu_scenes",
@@ -26,6 +28,7 @@ PROTOCOL_MODULES = [
 MODEL_MODULES = {
     "spikecoding": "models.spikecoding",
     "spikecoding_ei": "models.spikecoding_ei",
+    "spikecoding_robust": "models.spikecoding_robust",
     "resu": "models.resu",
     "resu_online": "models.resu_online",
     "sdnn": "models.sdnn",
@@ -71,6 +74,14 @@ class Context:
     resume: bool = False
     cache: Any = None  # b2models.results.StageCache
     show_progress: bool | None = None  # None: only on a terminal
+    jobs: int = 1  # parallel sweep points (joblib processes), for protocols that sweep
+    dask: str | None = None  # Dask scheduler address for sweeps (joblib's dask backend)
+
+    def sweep(self, run_point, points, **kw):
+        """:func:`b2models.sweep.sweep` with this run's ``jobs`` and ``dask``."""
+        from b2models.sweep import sweep
+
+        return sweep(run_point, points, jobs=self.jobs, dask_address=self.dask, **kw)
 
     def log(self, msg: str):
         self.writer.log(msg)

@@ -85,6 +85,13 @@ Deliberate deviations and choices
   test (authors: added undecayed in the next step), as in :mod:`models.spikecoding`.
 * Membrane noise 0.002 per step in both populations during learning and testing (the
   authors' test function uses 0.001 for the E cells).
+* Lesions (protocol ``spikecoding.fig8``; not in the authors' code): every recurrent synapse
+  carries a presence ``mask`` (a run argument); a removed connection's weight is multiplied by
+  0 after every update and so stays 0 (:meth:`EINetwork.lesion_E`).  ``eta_scale`` of
+  :meth:`EINetwork.run_chunk` freezes single weight types (retraining only some of them).
+* The I → I synapses mark the self-connection with a constant ``delta`` rather than ``i == j``
+  in the synapse code: the cython (and brian2cuda) templates use ``i`` and ``j`` as their own
+  loop variables, and the cython backend failed to compile the ``i == j`` version.
 * Input currents for the balance analysis are not in the authors' code.  Each cell's
   excitatory and inhibitory input is low-pass filtered with ``current_tau``: for E cells,
   excitatory = positive terms F_ij c_j of the feedforward drive + E → E input, inhibitory
@@ -182,19 +189,25 @@ INPUT_TO_E_RULE_ON_POST = """
 w += eta * (alpha_E * xbar_pre - w)  # ΔF_ij = ε_F (α x̄_j − F_ij)
 """
 
-#: all recurrent synapses: a weight and a learning rate
+#: all recurrent synapses: a weight, a presence mask and a learning rate
 EI_SYNAPSE = """
 w : 1              # weight W[i, k] from cell k (pre) to cell i (post)
+mask : 1           # 1: connection present, 0: removed (a lesion); a removed weight stays 0
 eta : 1 (shared)   # learning rate (0: off)
+"""
+
+#: I → I synapses also know which one is the self-connection (no i/j in synapse code: the
+#: cython and CUDA templates use those names for their own loop indices)
+EI_SYNAPSE_WITH_SELF = EI_SYNAPSE + """delta : 1 (constant)   # δ_ik: 1 for the self-connection (the reset), else 0
 """
 
 #: E → I: paper Eq 7 at postsynaptic (I) spikes with the E cells' r as signal, clipped ≥ 0
 E_TO_I_RULE_ON_POST = """
-w = clip(w + eta * (alpha_I * r_pre - w), 0, inf)  # ΔW_EI = ε_F (α r_E − W_EI), Dale: ≥ 0
+w = mask * clip(w + eta * (alpha_I * r_pre - w), 0, inf)  # ΔW_EI = ε_F (α r_E − W_EI), Dale: ≥ 0
 """
 
 _RECURRENT_RULE = (
-    "w = clip(w - eta * (beta * (V_post + mu * r_post) + w{self_cost}), {low}, {high})"
+    "w = mask * clip(w - eta * (beta * (V_post + mu * r_post) + w{self_cost}), {low}, {high})"
     "  # Eq 6, then Dale's sign\n"
 )
 _INPUT_EXC = """
@@ -207,7 +220,7 @@ I_inh_post += w / tau_cur        # ... counted as inhibitory current
 """
 _INPUT_INH_NOT_SELF = """
 V_post += w                                # recurrent input (i = k: the reset)
-I_inh_post += int(i != j) * w / tau_cur    # inhibitory current from other cells
+I_inh_post += (1 - delta) * w / tau_cur    # inhibitory current from other cells
 """
 
 #: E → E at presynaptic spikes: Eq 6, clipped ≥ 0 (no autapse synapse), then the input
@@ -216,7 +229,7 @@ E_TO_E_RULE_ON_PRE = _RECURRENT_RULE.format(self_cost="", low="0", high="inf") +
 I_TO_E_RULE_ON_PRE = _RECURRENT_RULE.format(self_cost="", low="-inf", high="0") + _INPUT_INH
 #: I → I at presynaptic spikes: Eq 6 with the cost term μ δ_ik, clipped ≤ 0
 I_TO_I_RULE_ON_PRE = (
-    _RECURRENT_RULE.format(self_cost=" + mu * int(i == j)", low="-inf", high="0") + _INPUT_INH_NOT_SELF
+    _RECURRENT_RULE.format(self_cost=" + mu * delta", low="-inf", high="0") + _INPUT_INH_NOT_SELF
 )
 #: fixed-weight versions (plastic=False)
 EXC_INPUT_ON_PRE = _INPUT_EXC
@@ -368,6 +381,7 @@ class EINetwork:
         init = initial_weights(p, np.random.default_rng(seed))
         self.shapes = {k: v.shape for k, v in init.items()}
         self.weights = {}
+        self.masks = {k: np.ones(v.shape) for k, v in init.items() if k != "F"}
         self.set_weights(**init)
         if weights:
             self.set_weights(**weights)
@@ -387,8 +401,32 @@ class EINetwork:
                 raise ValueError(f"{key}: shape {W.shape}, expected {self.shapes[key]}")
             self.weights[key] = W
 
-    def _pack(self, key) -> np.ndarray:
-        W = self.weights[key]
+    def set_masks(self, **masks):
+        """Presence masks (0/1, post × pre) of the recurrent connections; removed weights are set to 0."""
+        for key, M in masks.items():
+            if key not in self.masks:
+                raise KeyError(f"unknown mask {key!r}; expected one of {tuple(self.masks)}")
+            M = np.array(M, dtype=float)
+            if M.shape != self.shapes[key] or not np.isin(M, (0.0, 1.0)).all():
+                raise ValueError(f"mask {key}: expected a {self.shapes[key]} array of 0 and 1")
+            self.masks[key] = M
+            self.weights[key] = self.weights[key] * M
+
+    def lesion_E(self, cells):
+        """Delete E cells: their feedforward weights and every connection to or from them become 0 for good."""
+        cells = np.asarray(cells, dtype=np.int64)
+        if cells.size and (cells.min() < 0 or cells.max() >= self.p.N_E):
+            raise ValueError(f"E cell index out of range [0, {self.p.N_E})")
+        keep = np.ones(self.p.N_E)
+        keep[cells] = 0.0
+        self.weights["F"] = self.weights["F"] * keep[None, :]
+        self.set_masks(W_EE=self.masks["W_EE"] * keep[:, None] * keep[None, :],
+                       W_EI=self.masks["W_EI"] * keep[None, :], W_IE=self.masks["W_IE"] * keep[:, None])
+        self.V_E[cells] = 0.0
+        self.r_E[cells] = 0.0
+
+    def _pack(self, key, W=None) -> np.ndarray:
+        W = self.weights[key] if W is None else W
         if key == "F":
             return W.ravel()  # synapse j*N_E + i is F[j, i]
         if key == "W_EE":
@@ -465,8 +503,8 @@ class EINetwork:
         ns = dict(base, alpha_E=p.alpha_E, alpha_I=p.alpha_I)
         plastic = self.plastic
 
-        def syn(src, tgt, key, on_pre, on_post=None):
-            return Synapses(src, tgt, model=EI_SYNAPSE, on_pre=on_pre, on_post=on_post, clock=clock,
+        def syn(src, tgt, key, on_pre, on_post=None, model=EI_SYNAPSE):
+            return Synapses(src, tgt, model=model, on_pre=on_pre, on_post=on_post, clock=clock,
                             name=f"{name}_{key}", namespace=ns)
 
         self.ee = syn(self.E, self.E, "EE", E_TO_E_RULE_ON_PRE if plastic else EXC_INPUT_ON_PRE)
@@ -475,8 +513,11 @@ class EINetwork:
         self.ei.connect(**_ij(NE, NI))
         self.ie = syn(self.I, self.E, "IE", I_TO_E_RULE_ON_PRE if plastic else INH_INPUT_ON_PRE)
         self.ie.connect(**_ij(NI, NE))
-        self.ii = syn(self.I, self.I, "II", I_TO_I_RULE_ON_PRE if plastic else I_TO_I_INPUT_ON_PRE)
-        self.ii.connect(**_ij(NI, NI))
+        self.ii = syn(self.I, self.I, "II", I_TO_I_RULE_ON_PRE if plastic else I_TO_I_INPUT_ON_PRE,
+                      model=EI_SYNAPSE_WITH_SELF)
+        ii = _ij(NI, NI)
+        self.ii.connect(**ii)
+        self.ii.delta = (ii["i"] == ii["j"]).astype(float)
         self.ff = Synapses(self.inputs, self.E, model=INPUT_TO_E_SYNAPSE,
                            on_post=INPUT_TO_E_RULE_ON_POST if plastic else None,
                            clock=clock, name=f"{name}_FE", namespace=ns)
@@ -487,6 +528,9 @@ class EINetwork:
         for key, S in self.syn.items():
             S.w = self._pack(key)
             self.session.expect_size(S.w, len(self._pack(key)))
+            if key in self.masks:
+                S.mask = 1.0
+                self.session.expect_size(S.mask, len(self._pack(key)))
         self.spikes_E = SpikeMonitor(self.E, name=f"{name}_spikes_E")
         self.spikes_I = SpikeMonitor(self.I, name=f"{name}_spikes_I")
         objects += [self.ee, self.ei, self.ie, self.ii, self.ff, self.spikes_E, self.spikes_I]
@@ -502,12 +546,17 @@ class EINetwork:
 
     # -- running --------------------------------------------------------------------------
     def run_chunk(self, c, learning: bool = True, seed: int | None = None,
-                  rate_scale: float = 1.0) -> EIChunkResult:
+                  rate_scale: float = 1.0, eta_scale: dict | None = None) -> EIChunkResult:
         """Present one input segment: the command c (Hz, as plain numbers), ``(chunk_steps, J)``.
 
         The network needs no x: the feedforward rule uses the trace x̄ of c.  ``rate_scale``
-        multiplies every learning rate for this chunk (a decaying schedule; run_args only, no rebuild).
+        multiplies every learning rate for this chunk (a decaying schedule; run_args only, no rebuild);
+        ``eta_scale`` ({weight name: factor}) multiplies single ones (0 freezes that weight).
         """
+        eta_scale = dict(eta_scale or {})
+        for key, val in eta_scale.items():
+            if key not in self.WEIGHTS or not val >= 0:
+                raise ValueError(f"eta_scale: {key}={val}; expected factors >= 0 for {self.WEIGHTS}")
         p = self.p
         c = np.asarray(c, dtype=float)
         shape = (self.chunk_steps, p.J)
@@ -523,8 +572,10 @@ class EINetwork:
         }
         for key, S in self.syn.items():
             args[S.w] = self._pack(key)
+            if key in self.masks:
+                args[S.mask] = self._pack(key, self.masks[key])
             if self.plastic:
-                args[S.eta] = self.eps[key] * rate_scale if learning else 0.0
+                args[S.eta] = self.eps[key] * rate_scale * eta_scale.get(key, 1.0) if learning else 0.0
         info = self.session.run(args, seed=seed)
         self.V_E, self.r_E = np.array(self.E.V[:]), np.array(self.E.r[:])
         self.V_I, self.r_I = np.array(self.I.V[:]), np.array(self.I.r[:])

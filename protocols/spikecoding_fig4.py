@@ -22,7 +22,12 @@ Before and after learning, spike-train variability is measured as in the authors
 each for ``n_trials`` trials of ``chunk`` that start from rest and differ only in the
 noise; ISI CVs (pooled over trials), Fano factors of the counts and the mean pairwise
 count correlation, averaged over the cells with more than one spike per trial on average,
-then over inputs.  Tuning curves (rate vs. angle of a constant input in the x₁–x₂ plane)
+then over inputs.  Beside them: the CV and Fano factor that independent Poisson trains with
+the same cells' rates give under the same estimator (:func:`analysis.spike_stats.poisson_reference`;
+short trials bias a Poisson train's ISI CV below 1, e.g. 0.74 for 2.8 Hz and 0.5 s trials),
+var(Σ counts)/Σ var(counts) of the active cells (1 for independent cells, → 0 when the
+population count is fixed) and the correlation −1/(n − 1) that a fixed population count forces.
+Tuning curves (rate vs. angle of a constant input in the x₁–x₂ plane)
 come after learning, for E and I cells.
 
 Figures: ``fig4_learning`` (errors, rates, voltage variance, balance over learning),
@@ -207,6 +212,7 @@ def measure_variability(pres: _Presenter, p: Fig4Params, inputs) -> dict:
     L = net.chunk_steps
     per_input = {pop: [] for pop in ("E", "I")}
     isis_E = []
+    rng = np.random.default_rng(pres.seed)
     for c0 in inputs:
         c = np.repeat(c0[None, :], L, axis=0)
         spikes = {pop: ([], [], []) for pop in ("E", "I")}
@@ -219,13 +225,18 @@ def measure_variability(pres: _Presenter, p: Fig4Params, inputs) -> dict:
                 spikes[pop][2].append(np.full(len(o["i" + pop]), trial))
         for pop, N in (("E", p.N_E), ("I", p.N_I)):
             si, st, tr = (np.concatenate(a) for a in spikes[pop])
-            per_input[pop].append(spike_stats.variability_summary(si, st, tr, N, p.n_trials))
+            summ = spike_stats.variability_summary(si, st, tr, N, p.n_trials)
+            # what independent Poisson trains with these cells' rates give under the same estimator
+            ref = spike_stats.poisson_reference(summ["mean_counts"], p.n_trials, float(L), rng)
+            summ["cv_poisson_ref"], summ["fano_poisson_ref"] = ref["cv"], ref["fano"]
+            per_input[pop].append(summ)
             if pop == "E":
                 isis_E.append(np.concatenate(spike_stats.interspike_intervals(si, st * float(p.dt), N, tr)))
     net.set_dynamic_state(**{k: saved[k] for k in ("V_E", "r_E", "V_I", "r_I", "xbar")})
     out = {}
     for pop in ("E", "I"):
-        for key in ("cv", "fano", "pairwise_correlation", "n_active"):
+        for key in ("cv", "fano", "pairwise_correlation", "n_active", "cv_poisson_ref", "fano_poisson_ref",
+                    "variance_ratio", "population_fano", "correlation_floor"):
             vals = np.array([s[key] for s in per_input[pop]], dtype=float)
             out[f"{key}_{pop}"] = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
         # mean rate over inputs and trials (a saturated network sits at the one-spike-per-step ceiling)
@@ -331,7 +342,9 @@ def run(ctx) -> dict:
         metrics[f"final_{key}"] = history[key][-1]
     for when, v in (("before", var_before), ("after", var_after)):
         for key in ("cv_E", "fano_E", "pairwise_correlation_E", "cv_I", "fano_I", "pairwise_correlation_I",
-                    "n_active_E", "rate_E", "rate_I"):
+                    "n_active_E", "rate_E", "rate_I", "cv_poisson_ref_E", "fano_poisson_ref_E",
+                    "cv_poisson_ref_I", "fano_poisson_ref_I", "variance_ratio_E", "population_fano_E",
+                    "correlation_floor_E"):
             metrics[f"{key}_{when}"] = v[key]
     for pop in ("E", "I"):
         pref = coding.preferred_angles(angles, tuning[pop])
@@ -371,7 +384,9 @@ def ceiling(N: int, p: EIParams | None = None) -> float:
 def _fmt_var(v):
     return (f"rate E={v['rate_E']:.1f} I={v['rate_I']:.1f} Hz  CV E={v['cv_E']:.3f} I={v['cv_I']:.3f}  "
             f"Fano E={v['fano_E']:.3f} I={v['fano_I']:.3f}  "
-            f"pairwise corr E={v['pairwise_correlation_E']:.4f}  active E cells={v['n_active_E']:.0f}")
+            f"pairwise corr E={v['pairwise_correlation_E']:.4f} (floor {v['correlation_floor_E']:.4f})  "
+            f"active E cells={v['n_active_E']:.0f}  Poisson reference CV E={v['cv_poisson_ref_E']:.3f} "
+            f"Fano E={v['fano_poisson_ref_E']:.3f}  var(Σn)/Σvar(n) E={v['variance_ratio_E']:.3f}")
 
 
 def _figures(ctx, p, history, examples, var_before, var_after, angles, tuning):

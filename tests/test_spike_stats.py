@@ -125,3 +125,32 @@ def test_variability_summary_regular_vs_poisson():
     assert 0.85 < s["cv"] < 1.1
     assert 0.6 < s["fano"] < 1.4
     assert abs(s["pairwise_correlation"]) < 0.15
+
+
+def test_population_count_stats_by_hand():
+    # the population count is 4 in every trial while the cells trade spikes: ratio 0, floor −1
+    counts = np.array([[1, 3], [3, 1], [2, 2]])
+    s = ss.population_count_stats(counts)
+    assert s["variance_ratio"] == pytest.approx(0.0)
+    assert s["population_fano"] == pytest.approx(0.0)
+    assert s["correlation_floor"] == pytest.approx(-1.0)
+    assert ss.mean_pairwise_correlation(counts) == pytest.approx(-1.0)
+    # independent cells: var(Σ) ≈ Σ var
+    rng = np.random.default_rng(4)
+    s = ss.population_count_stats(rng.poisson(10.0, size=(3000, 20)))
+    assert s["variance_ratio"] == pytest.approx(1.0, abs=0.1)
+    assert s["correlation_floor"] == pytest.approx(-1 / 19)
+    with pytest.raises(ValueError):
+        ss.population_count_stats(np.ones((1, 3)))
+
+
+def test_poisson_reference_shows_the_short_trial_bias_of_the_cv():
+    rng = np.random.default_rng(5)
+    long = ss.poisson_reference(np.full(40, 40.0), 30, 1.0, rng)  # 40 Hz, 1 s trials
+    assert long["cv"] == pytest.approx(1.0, abs=0.05) and long["fano"] == pytest.approx(1.0, abs=0.15)
+    # 2.8 Hz in 0.5 s trials: intervals longer than the trial are never seen, the CV falls well below 1
+    short = ss.poisson_reference(np.full(40, 1.4), 30, 0.5, rng)
+    assert short["cv"] < 0.85
+    assert short["fano"] == pytest.approx(1.0, abs=0.15)
+    with pytest.raises(ValueError):
+        ss.poisson_reference(np.full(3, -1.0), 10, 1.0, rng)

@@ -1,0 +1,127 @@
+"""Robustness network (models.spikecoding_robust) and protocol spikecoding.fig7 at tiny scale (numpy)."""
+
+import json
+
+import numpy as np
+import pytest
+from brian2 import ms, second
+
+from b2models.backend import Session
+from models.spikecoding_robust import RobustNetwork, RobustParams
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("B2MODELS_CACHE", str(tmp_path / "cache"))
+
+
+def _lateral_after(n_steps, delay_ms, tau_ms):
+    """Cell 0 starts above threshold and fires at step 0; cell 1 gets Ω[1, 0] = −0.1 after the delay."""
+    p = RobustParams(N=2, J=1, noise_per_step=0.0, threshold_jitter=0.0, delay=delay_ms * ms, epsc_tau=tau_ms * ms)
+    with Session("numpy", "test_robust_delay") as s:
+        net = RobustNetwork(p, s, n_steps, seed=0)
+        net.F = np.zeros((1, 2))
+        net.Omega = np.array([[-0.5, 0.0], [-0.1, -0.5]])
+        net.V = np.array([0.6, 0.0])
+        res = net.run_chunk(np.zeros((n_steps, 1)), np.zeros((n_steps, 1)), learning=False)
+    assert list(res.spike_i) == [0] and list(res.spike_step) == [0], "expected one spike of cell 0 at step 0"
+    # the reset acts at once: V_0 = 0.6 (1 − λdt) − 0.5, then decays
+    assert net.V[0] < 0.1
+    return net.V[1], net.I_rec[1]
+
+
+@pytest.mark.parametrize("tau", [0.0, 2.0])
+def test_lateral_input_arrives_after_the_delay_numpy(tau):
+    v_early, i_early = _lateral_after(3, 3.0, tau)  # the spike is still in flight after 3 steps of 1 ms
+    assert v_early == 0.0 and i_early == 0.0, "lateral input arrived before the 3 ms delay"
+    v_late, i_late = _lateral_after(12, 3.0, tau)
+    assert v_late < -0.03, f"V_1 = {v_late}: the delayed inhibition of −0.1 did not arrive"
+    if tau:
+        assert i_late < 0, "with a PSC the lateral input must flow as a decaying current"
+
+
+def test_bad_robust_parameters_raise():
+    with pytest.raises(ValueError, match="whole number"):
+        RobustParams(delay=0.5 * ms).validate()
+    with pytest.raises(ValueError, match="epsc_tau"):
+        RobustParams(epsc_tau=0.5 * ms).validate()
+    with pytest.raises(ValueError, match=">= 0"):
+        RobustParams(noise_per_step=-1.0).validate()
+    from protocols.spikecoding_fig7 import Fig7Params
+
+    with pytest.raises(ValueError, match="comma-separated"):
+        Fig7Params(sizes="5,ten").validate()
+    with pytest.raises(ValueError, match="same length"):
+        Fig7Params(delays="0,2", psc_taus="0").validate()
+    with pytest.raises(ValueError, match="whole number of steps"):
+        Fig7Params(delays="0,1.5", psc_taus="0,2").validate()
+
+
+def test_removed_connections_cannot_include_resets():
+    p = RobustParams(N=3)
+    with Session("numpy", "test_robust_alive") as s:
+        net = RobustNetwork(p, s, 10, seed=0)
+        with pytest.raises(ValueError, match="self-connections"):
+            net.set_alive(np.zeros((3, 3)))
+        with pytest.raises(ValueError, match="3×3"):
+            net.set_alive(np.ones((2, 2)))
+
+
+def test_removed_connections_stay_zero_during_learning_numpy():
+    p = RobustParams(N=6, eps_Omega=0.05, eps_F=0.01, init="authors_code")
+    L = 400
+    from data.signals import SmoothedNoise
+
+    src = SmoothedNoise(p.J, 30, p.input_amplitude, 0.05, 0.001, seed=0)
+    with Session("numpy", "test_robust_learn") as s:
+        net = RobustNetwork(p, s, L, seed=2)
+        alive = np.ones((6, 6))
+        alive[0, 1:] = 0  # cell 0 receives no lateral input
+        alive[3:, 2] = 0
+        net.set_alive(alive)
+        before = net.Omega.copy()
+        c, x = src.next(L)
+        res = net.run_chunk(c, x, learning=True, seed=1)
+    assert len(res.spike_i) > 5, "too few spikes to exercise learning"
+    assert np.all(net.Omega[alive == 0] == 0.0), "a removed connection changed during learning"
+    assert not np.allclose(net.Omega[alive == 1], before[alive == 1]), "the present connections did not learn"
+
+
+def test_fig7_noise_raises_error_numpy(tmp_path):
+    """A tiny Fig 7 sweep on numpy: strong injected noise raises the coding error of the learned network."""
+    from b2models.protocol import Context
+    from b2models.results import RunWriter
+    from protocols import spikecoding_fig7 as fig7
+
+    p = fig7.Fig7Params(N=8, duration=0.5 * second, chunk=0.5 * second, test=0.5 * second, discard=0.1 * second,
+                        n_seeds=1, panels="C", noise_levels="0.001,0.15", delays="0", psc_taus="0",
+                        eps_scale=10.0)
+    writer = RunWriter("spikecoding.fig7", out_root=tmp_path / "results")
+    with writer:
+        ctx = Context(params=p, seed=1, backend="numpy", quick=True, writer=writer, show_progress=False)
+        m = fig7.run(ctx)
+    quiet, noisy = m["C_error_d0ms_tau0ms_noise0.001"], m["C_error_d0ms_tau0ms_noise0.15"]
+    assert noisy > 1.5 * quiet, f"coding error {quiet:.4f} without and {noisy:.4f} with strong noise: noise " \
+                                "should degrade the code; check that noise_sd reaches the binary as a run argument"
+    saved = json.loads((writer.path / "metrics.json").read_text())
+    assert saved["C_error_ratio_max_noise_no_delay"] == pytest.approx(noisy / quiet)
+    assert (writer.path / "figures" / "fig7CD_noise_delay.png").exists()
+
+
+def test_poisson_reference_population_error_falls_with_size():
+    """The equally-rated Poisson population of panel A: more cells at the same rate, lower error."""
+    from data.signals import SmoothedNoise
+    from protocols.spikecoding_fig7 import poisson_population_error
+
+    src = SmoothedNoise(2, 30, 2000.0, 0.05, 0.001, seed=0)
+    _, x_fit = src.next(20000)
+    _, x_ev = src.next(20000)
+    errs = []
+    for N in (8, 64):
+        ang = np.linspace(0, 2 * np.pi, N, endpoint=False)
+        F = np.stack([np.cos(ang), np.sin(ang)])
+        e, rate = poisson_population_error(F, x_fit, x_ev, 15.0, 0.001, 0.05, np.random.default_rng(1))
+        assert rate == pytest.approx(15.0, rel=0.2)
+        errs.append(e)
+    # the sampling noise falls as 1/N; the rate code's lag behind x (r low-passes the rate) does not
+    assert errs[1] < 0.7 * errs[0], f"Poisson population errors {errs} for N = 8, 64: should fall with N"
