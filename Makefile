@@ -10,7 +10,7 @@ $(STAMP): setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 12), "Python >= 3.12 needed (pyenv: see .python-version), found " + sys.version' 
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -e '.[dev,cuda]'
+	$(BIN)/python -m pip install -e '.[dev,cuda,baselines]'
 	touch $(STAMP)
 
 install: $(STAMP)

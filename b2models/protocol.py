@@ -22,6 +22,9 @@ PROTOCOL_MODULES = [
     "protocols.resu_t4ab",
     "protocols.resu_compare",
     "protocols.resu_online",
+    "protocols.multimodal_train",
+    "protocols.multimodal_analyse",
+    "protocols.multimodal_toy",
 ]
 
 #: ``b2models show NAME`` -> module whose upper-case string constants are equations.
@@ -32,6 +35,7 @@ MODEL_MODULES = {
     "resu": "models.resu",
     "resu_online": "models.resu_online",
     "sdnn": "models.sdnn",
+    "lca": "models.lca",
 }
 
 

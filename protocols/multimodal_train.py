@@ -1,0 +1,338 @@
+"""Protocol ``multimodal.train``: a deep LCA hierarchy and a feed-forward autoencoder learn faces + names.
+
+Kim E, Hannan D, Kenyon G (2018), "Deep Sparse Coding for Invariant Multimodal Halle Berry Neurons",
+CVPR 2018, arXiv:1711.07998.
+
+Data (:mod:`data.multimodal`): LFW faces of the ``n_people`` most frequent people, split per person by
+image (``test_fraction``), each paired with the person's rendered name.  The model sees faces as
+``face_size``² grayscale images (block-averaged from the 64×64 crops) and names block-averaged by
+``name_pool`` (128×16 → 64×8 at 2); every image is made zero-mean and scaled to unit L2 norm.
+
+LCA hierarchy (:mod:`models.lca`, residual form, dense dictionaries): vision V1→V2→V3 and text T1→T2, a
+joint layer P1 coding the dense potentials of V3 and T2 together, top-down feedback on (``feedback``).
+All dictionaries start from data (:func:`models.lca.greedy_data_init`: atoms drawn from each layer's
+inputs for random training pairs, bottom-up). Training: ``epochs`` passes over the shuffled training
+pairs, ``n_iter`` LCA iterations per pair, dictionary update at the end of each presentation (η =
+``eta``); presentations run ``chunk`` at a time in one compiled network. After training (frozen
+dictionaries) the network codes: face-only training faces (to select neurons), face-only test faces,
+name-only names (one per person) and face+name test pairs; the P1 codes, the V1/T1 codes and the
+dictionaries are kept.
+
+FFA (:mod:`models.ffa`): same layer widths, trained on the same pairs for ``ffa_epochs``; the joint
+embeddings of the same presentations and the names it reconstructs from faces alone are kept.
+
+The result of this stage is cached (``results/cache/multimodal_train``) and read by
+``multimodal.analyse`` with the same parameters.
+
+Scale (deviation from the paper: 3 epochs over ~5,800 faces, convolutional layers, 400 iterations, P1 =
+512): the default CPU configuration is the 20 most frequent people (train ≤ 10, test ≤ 4 images each),
+32×32 gray faces, 64×8 names, layers V 128-128-128, T 128-128, P1 256, 100 iterations per input (dt/τ =
+0.1), 1 epoch; ``--quick``: 10 people, 8 training faces each, 16×16 faces, 32×4 names, layers of
+48/48/64, 60 iterations, 1 epoch (LFW is needed in both; no packaged alternative exists). Measured on
+the shared 2-core machine (cpp): default 956 s in all (build 150 s, 200 training presentations 229 s),
+``--quick`` 96 s with a compiled binary (381 s including the first compile).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from brian2 import Quantity, ms
+
+from analysis import multimodal as mm
+from b2models.backend import Session
+from b2models.protocol import Claim, Protocol
+from data.multimodal import load_multimodal
+from models.lca import LayerSpec, LCAHierarchy, LCAParams, greedy_data_init, top_down
+
+
+@dataclass
+class MultimodalParams:
+    n_people: int = 20  # most frequent LFW people
+    max_train: int = 10  # training faces per person (cap)
+    max_test: int = 4  # test faces per person (cap)
+    test_fraction: float = 0.2
+    face_size: int = 32  # model input: face_size² gray (from the 64×64 crops)
+    name_pool: int = 2  # names block-averaged by this factor (128×16 → 64×8)
+    v_atoms: tuple = (128, 128, 128)  # V1, V2, V3
+    t_atoms: tuple = (128, 128)  # T1, T2
+    p_atoms: int = 256  # joint layer P1
+    lam_input: float = 0.05  # λ of V1 and T1 (inputs have unit norm)
+    lam_hidden: float = 0.05  # λ of V2, V3, T2 and P1
+    n_iter: int = 100
+    tau: Quantity = field(default_factory=lambda: 10 * ms)
+    dt: Quantity = field(default_factory=lambda: 1 * ms)
+    eta: float = 0.1
+    epochs: int = 1
+    chunk: int = 50  # presentations per binary run
+    feedback: bool = True
+    ffa_epochs: int = 60
+    ffa_l1: float = 1e-4
+    ffa_lr: float = 1e-3
+    top_people: int = 10  # people analysed for invariant neurons
+
+    def validate(self):
+        if self.n_people < 2 or self.max_train < 1 or self.max_test < 1:
+            raise ValueError(f"need n_people >= 2, max_train >= 1, max_test >= 1 "
+                             f"(got {self.n_people}, {self.max_train}, {self.max_test})")
+        if 64 % self.face_size or self.face_size < 4:
+            raise ValueError(f"face_size={self.face_size} must divide 64 (e.g. 16, 32, 64)")
+        if self.name_pool not in (1, 2, 4):
+            raise ValueError(f"name_pool={self.name_pool} must be 1, 2 or 4")
+        if len(self.v_atoms) < 1 or len(self.t_atoms) < 1 or self.p_atoms < 1:
+            raise ValueError("need at least one vision and one text layer and p_atoms >= 1")
+        if self.epochs < 1 or self.chunk < 1 or self.ffa_epochs < 0:
+            raise ValueError(f"epochs={self.epochs}, chunk={self.chunk} must be >= 1, ffa_epochs >= 0")
+        if min(self.lam_input, self.lam_hidden) < 0:
+            raise ValueError("lam_input and lam_hidden must be >= 0")
+        if self.top_people < 1:
+            raise ValueError(f"top_people={self.top_people} must be >= 1")
+        self.lca_params().validate()
+
+    def lca_params(self) -> LCAParams:
+        return LCAParams(tau=self.tau, dt=self.dt, n_iter=self.n_iter, eta=self.eta, feedback=self.feedback)
+
+    def layers(self) -> list:
+        L = []
+        prev = "face"
+        for k, m in enumerate(self.v_atoms):
+            L.append(LayerSpec(f"V{k + 1}", m, (prev,), self.lam_input if k == 0 else self.lam_hidden))
+            prev = f"V{k + 1}"
+        top_v = prev
+        prev = "name"
+        for k, m in enumerate(self.t_atoms):
+            L.append(LayerSpec(f"T{k + 1}", m, (prev,), self.lam_input if k == 0 else self.lam_hidden))
+            prev = f"T{k + 1}"
+        L.append(LayerSpec("P1", self.p_atoms, (top_v, prev), self.lam_hidden))
+        return L
+
+
+def quick_params(p: MultimodalParams) -> MultimodalParams:
+    return dataclasses.replace(p, n_people=10, max_train=8, max_test=4, face_size=16, name_pool=4,
+                               v_atoms=(48, 48, 48), t_atoms=(48, 48), p_atoms=64, n_iter=60, epochs=1,
+                               chunk=40, ffa_epochs=40)
+
+
+# ----------------------------------------------------------------------------------------
+# data preparation
+# ----------------------------------------------------------------------------------------
+def _pool(img, f):
+    if f == 1:
+        return img
+    H, W = img.shape[-2:]
+    return img.reshape(*img.shape[:-2], H // f, f, W // f, f).mean(axis=(-3, -1))
+
+
+def unit_norm(X) -> np.ndarray:
+    """Each row zero-mean, unit L2 norm."""
+    X = np.asarray(X, dtype=float).reshape(len(X), -1)
+    X = X - X.mean(axis=1, keepdims=True)
+    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+
+
+def prepare(p: MultimodalParams) -> dict:
+    d = load_multimodal(n_people=p.n_people, size=64, test_fraction=p.test_fraction, max_train=p.max_train,
+                        max_test=p.max_test)
+    f = 64 // p.face_size
+
+    def faces(X):
+        return unit_norm(_pool(X.mean(axis=-1), f))
+
+    names_img = _pool(d.names, p.name_pool)
+    return {"people": d.people, "face_train": faces(d.faces_train), "y_train": d.labels_train,
+            "face_test": faces(d.faces_test), "y_test": d.labels_test, "names": unit_norm(names_img),
+            "names_img": names_img, "name_shape": names_img.shape[1:],
+            "face_img_test": _pool(d.faces_test.mean(axis=-1), f)}
+
+
+# ----------------------------------------------------------------------------------------
+# the training stage (shared with multimodal.analyse)
+# ----------------------------------------------------------------------------------------
+def _lca_stage(ctx, p, D, arrays):
+    layers = p.layers()
+    dims = {"face": D["face_train"].shape[1], "name": D["names"].shape[1]}
+    rng = np.random.default_rng(ctx.seed)
+    # what shapes the generated code (η and the feedback switch are run arguments)
+    key = ([dataclasses.astuple(L) for L in layers], dims, p.chunk, p.n_iter, str(p.tau), str(p.dt))
+    with Session(ctx.backend, "multimodal_lca", key=key, threads=ctx.threads) as s:
+        t0 = time.perf_counter()
+        net = LCAHierarchy(p.lca_params(), layers, dims, p.chunk, s, seed=ctx.seed, record_u=False)
+        arrays["lca_build_s"] = time.perf_counter() - t0
+        n_train = len(D["y_train"])
+        pick = rng.choice(n_train, min(n_train, 2 * max(L.n_atoms for L in layers)), replace=False)
+        init = {"face": D["face_train"][pick], "name": D["names"][D["y_train"][pick]]}
+        net.phi.update(greedy_data_init(layers, init, p.n_iter, float(p.dt / p.tau), rng))
+        ctx.log(f"LCA hierarchy built in {arrays['lca_build_s']:.1f} s ({ctx.backend})")
+        t0 = time.perf_counter()
+        err_hist = []
+        for ep in range(p.epochs):
+            order = rng.permutation(n_train)
+            out = net.present({"face": D["face_train"][order], "name": D["names"][D["y_train"][order]]},
+                              learn=True, seed=ctx.seed * 7919 + ep, progress=ctx.progress)
+            a1 = out["V1"]["a"]
+            err = np.sum((D["face_train"][order] - a1 @ net.phi["V1"].T) ** 2, axis=1)
+            err_hist.append(float(np.mean(err)))
+            ctx.log(f"LCA epoch {ep + 1}/{p.epochs}: V1 relative reconstruction error {err_hist[-1]:.3f}, "
+                    f"P1 active {np.mean(out['P1']['a'] > 0):.3f}")
+        arrays["lca_train_s"] = time.perf_counter() - t0
+        arrays["lca_train_presentations"] = p.epochs * n_train
+        arrays["lca_v1_error_by_epoch"] = np.array(err_hist)
+        t0 = time.perf_counter()
+        conds = {
+            "face_train": {"face": D["face_train"]},
+            "face_test": {"face": D["face_test"]},
+            "name": {"name": D["names"]},
+            "both_test": {"face": D["face_test"], "name": D["names"][D["y_test"]]},
+        }
+        for cname, inp in conds.items():
+            o = net.present(inp, learn=False, seed=ctx.seed * 104729 + len(cname))
+            for Lname in ("P1", "V1", "T1"):
+                arrays[f"lca_{Lname}_{cname}"] = o[Lname]["a"]
+        arrays["lca_test_s"] = time.perf_counter() - t0
+        for Lname, phi in net.phi.items():
+            arrays[f"lca_phi_{Lname}"] = phi
+    # names from faces alone: the P1 code reconstructed down the text path (P1 → T2 → T1 → pixels)
+    path = ["P1"] + [f"T{k}" for k in range(len(p.t_atoms), 0, -1)]
+    phis = {k[len("lca_phi_"):]: v for k, v in arrays.items() if k.startswith("lca_phi_")}
+    arrays["lca_name_from_face"] = top_down(phis, layers, arrays["lca_P1_face_test"], path,
+                                            part_offset=p.v_atoms[-1], part_size=p.t_atoms[-1])
+
+
+def _ffa_stage(ctx, p, D, arrays):
+    from models.ffa import FFA, FFAParams, keras_available
+
+    ok, why = keras_available()
+    if not ok:
+        ctx.log(f"FFA baseline skipped: {why}")
+        arrays["ffa_available"] = False
+        return
+    arrays["ffa_available"] = True
+    fp = FFAParams(vision=tuple(p.v_atoms), text=tuple(p.t_atoms), joint=p.p_atoms, l1=p.ffa_l1,
+                   learning_rate=p.ffa_lr, epochs=p.ffa_epochs)
+    t0 = time.perf_counter()
+    ffa = FFA(fp, D["face_train"].shape[1], D["names"].shape[1], seed=ctx.seed)
+    loss = ffa.fit(D["face_train"], D["names"][D["y_train"]])
+    arrays["ffa_train_s"] = time.perf_counter() - t0
+    arrays["ffa_loss"] = np.array(loss)
+    ctx.log(f"FFA trained {p.ffa_epochs} epochs in {arrays['ffa_train_s']:.1f} s, final loss {loss[-1]:.4g}"
+            if loss else "FFA not trained (ffa_epochs = 0)")
+    arrays["ffa_P1_face_train"] = ffa.encode(faces=D["face_train"])
+    arrays["ffa_P1_face_test"] = ffa.encode(faces=D["face_test"])
+    arrays["ffa_P1_name"] = ffa.encode(names=D["names"])
+    arrays["ffa_P1_both_test"] = ffa.encode(faces=D["face_test"], names=D["names"][D["y_test"]])
+    arrays["ffa_name_from_face"] = ffa.reconstruct(faces=D["face_test"])[1]
+
+
+def train_stage(ctx, p: MultimodalParams, reuse: bool = False) -> dict:
+    """Train both models, or reuse the cached result of the same parameters, seed and backend
+    (with ``--resume``, or always when ``reuse``)."""
+    p.validate()
+    stage = {"params": p, "seed": ctx.seed, "backend": ctx.backend}
+    if ctx.cache is not None:
+        arrays = ctx.cache.load("multimodal_train", stage)
+        if arrays is not None and (ctx.resume or reuse):
+            ctx.log(f"reusing the cached training stage {ctx.cache.path('multimodal_train', stage)}")
+            return arrays
+    D = prepare(p)
+    ctx.log(f"data: {len(D['people'])} people, {len(D['y_train'])} training / {len(D['y_test'])} test faces, "
+            f"faces {D['face_train'].shape[1]} px, names {D['names'].shape[1]} px")
+    arrays = {"y_train": D["y_train"], "y_test": D["y_test"], "names": D["names"],
+              "names_img": D["names_img"], "face_img_test": D["face_img_test"],
+              "face_train": D["face_train"], "people": np.array(D["people"])}
+    _lca_stage(ctx, p, D, arrays)
+    _ffa_stage(ctx, p, D, arrays)
+    arrays = {k: np.asarray(v) for k, v in arrays.items() if v is not None}
+    if ctx.cache is not None:
+        ctx.cache.save("multimodal_train", stage, arrays)
+    return arrays
+
+
+def basic_metrics(a) -> dict:
+    """Numbers of the training run itself."""
+    m = {
+        "lca_build_s": float(a["lca_build_s"]),
+        "lca_train_s": float(a["lca_train_s"]),
+        "lca_train_presentations": int(a["lca_train_presentations"]),
+        "lca_images_per_s_training": float(a["lca_train_presentations"] / a["lca_train_s"]),
+        "lca_v1_error_first_epoch": float(a["lca_v1_error_by_epoch"][0]),
+        "lca_v1_error_last_epoch": float(a["lca_v1_error_by_epoch"][-1]),
+        "lca_active_fraction_both": mm.active_fraction(a["lca_P1_both_test"]),
+    }
+    if bool(a["ffa_available"]):
+        m["ffa_train_s"] = float(a["ffa_train_s"])
+        m["ffa_final_loss"] = float(a["ffa_loss"][-1]) if a["ffa_loss"].size else None
+        m["ffa_active_fraction_both"] = mm.active_fraction(a["ffa_P1_both_test"])
+    return m
+
+
+def run(ctx) -> dict:
+    p: MultimodalParams = ctx.params
+    p.validate()
+    ctx.log(f"multimodal.train: {p.n_people} people, layers V{p.v_atoms} T{p.t_atoms} P1 {p.p_atoms}, "
+            f"{p.n_iter} iterations, {p.epochs} epochs, feedback={p.feedback}, backend={ctx.backend}")
+    a = train_stage(ctx, p)
+    metrics = basic_metrics(a)
+    ctx.writer.save_metrics(metrics)
+    ctx.writer.save_arrays(**{k: v for k, v in a.items() if k.startswith(("lca_phi", "lca_v1", "ffa_loss"))})
+    _figures(ctx, p, a)
+    return metrics
+
+
+def _figures(ctx, p, a):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    phi = a["lca_phi_V1"]
+    s = p.face_size
+    n = min(64, phi.shape[1])
+    fig, axes = plt.subplots(8, 8, figsize=(8, 8))
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < n:
+            ax.imshow(phi[:, k].reshape(s, s), cmap="gray")
+    fig.suptitle("V1 dictionary (first 64 atoms)")
+    ctx.writer.save_figure(fig, "multimodal_V1_atoms")
+    phiT = a["lca_phi_T1"]
+    H, W = a["names_img"].shape[1:]
+    fig, axes = plt.subplots(8, 2, figsize=(8, 6))
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < phiT.shape[1]:
+            ax.imshow(phiT[:, k].reshape(H, W), cmap="gray")
+    fig.suptitle("T1 dictionary (first 16 atoms)")
+    ctx.writer.save_figure(fig, "multimodal_T1_atoms")
+    if bool(a["ffa_available"]) and a["ffa_loss"].size:
+        fig, ax = plt.subplots(1, 2, figsize=(8, 3))
+        ax[0].plot(np.arange(1, len(a["lca_v1_error_by_epoch"]) + 1), a["lca_v1_error_by_epoch"], "o-k")
+        ax[0].set_xlabel("epoch")
+        ax[0].set_ylabel("LCA V1 ‖x − Φa‖²/‖x‖²")
+        ax[1].plot(a["ffa_loss"], "k")
+        ax[1].set_xlabel("epoch")
+        ax[1].set_ylabel("FFA loss")
+        fig.tight_layout()
+        ctx.writer.save_figure(fig, "multimodal_training")
+
+
+PROTOCOL = Protocol(
+    name="multimodal.train",
+    paper="multimodal",
+    summary="deep LCA hierarchy with feedback and a feed-forward autoencoder learn LFW faces + names "
+            "(Kim et al. 2018)",
+    params=MultimodalParams,
+    quick=quick_params,
+    run=run,
+    claims=[
+        Claim("lca_v1_error_last_epoch", "LCA V1 relative reconstruction error, last epoch", "—", "< first epoch",
+              None),
+        Claim("lca_active_fraction_both", "LCA P1 active fraction (face + name)", "20.2% (joint layer)", "—",
+              None, "{:.3f}"),
+    ],
+    data=["lfw"],
+    backends=("numpy", "cython", "cpp"),
+    figures=["multimodal_V1_atoms", "multimodal_T1_atoms", "multimodal_training"],
+)

@@ -1,0 +1,148 @@
+"""Multimodal data (names, B/13 toy set), analysis functions and the FFA baseline."""
+
+import numpy as np
+import pytest
+
+from analysis import multimodal as mm
+from data.multimodal import (
+    NAME_SIZE,
+    display_name,
+    fit_name_size,
+    ink_clipped,
+    render_name,
+    split_by_person,
+    toy_b13,
+)
+
+LONG_NAMES = ["Maria Soledad Alvear Valenzuela", "Luis Ernesto Derbez Bautista", "Muhammad Saeed al-Sahhaf",
+              "Arnold Schwarzenegger", "Halle Berry", "Gloria Macapagal Arroyo", "Jy", "WWWWWWWWWWWWWWWWWW"]
+
+
+def _names():
+    try:
+        from data.loaders import lfw_people
+
+        return [display_name(p) for p in lfw_people()]
+    except Exception:  # no LFW here: the long names above still cover the size rule
+        return []
+
+
+@pytest.mark.parametrize("source", ["long", "lfw"])
+def test_rendered_names_never_clip(source):
+    names = LONG_NAMES if source == "long" else _names()
+    if not names:
+        pytest.skip("LFW not available (b2models data fetch lfw)")
+    W, H = NAME_SIZE
+    for name in names:
+        img = render_name(name)
+        assert img.shape == (H, W)
+        assert img.max() > 0.5, f"{name!r} rendered empty"
+        # no ink in the 1-pixel margin, no ink lost against a large canvas
+        assert img[0].max() == 0 and img[-1].max() == 0 and img[:, 0].max() == 0 and img[:, -1].max() == 0, name
+        assert ink_clipped(name) < 1e-9, f"{name!r} is clipped"
+        assert 4 <= fit_name_size(name) <= 20
+
+
+def test_name_that_cannot_fit_raises():
+    with pytest.raises(ValueError, match="does not fit"):
+        render_name("A" * 200)
+
+
+def test_short_names_use_the_largest_size_that_fits():
+    assert fit_name_size("Jy") > fit_name_size("Maria Soledad Alvear Valenzuela")
+    # the chosen size fits, one pixel more does not (unless it is the maximum)
+    for name in LONG_NAMES[:4]:
+        px = fit_name_size(name)
+        assert px == 20 or fit_name_size(name, max_px=px + 1) == px
+
+
+def test_toy_set():
+    toy = toy_b13(n_per_class=6, size=32, n_ambiguous=3, seed=1)
+    assert toy.handwritten.shape == (12, 32, 32) and toy.printed.shape == (12, 32, 32)
+    assert np.bincount(toy.labels).tolist() == [6, 6]
+    assert toy.ambiguous.shape == (3, 32, 32)
+    assert 0 <= toy.handwritten.min() and toy.handwritten.max() <= 1
+    for k in (0, 1):
+        assert np.array_equal(toy.printed[toy.labels == k][0], toy.printed_classes[k])
+    # handwritten items differ from each other (distortion), and each class is closer to its own printed mean
+    assert np.abs(toy.handwritten[0] - toy.handwritten[1]).max() > 0.1
+    means = np.stack([toy.handwritten[toy.labels == k].mean(0) for k in (0, 1)])
+    assert np.linalg.norm(means[0] - means[1]) > 1.0
+    # seeded
+    assert np.array_equal(toy_b13(n_per_class=6, n_ambiguous=3, seed=1).handwritten, toy.handwritten)
+
+
+def test_split_by_person_is_disjoint_and_covers_everyone():
+    faces = {f"p{k}": np.arange(n * 2, dtype=float).reshape(n, 2) + 100 * k for k, n in enumerate([2, 5, 10, 1])}
+    people, Xtr, ytr, Xte, yte = split_by_person(faces, 0.3, seed=0)
+    assert people == ["p0", "p1", "p2"]  # one image only: dropped
+    for k in range(3):
+        tr = {tuple(r) for r in Xtr[ytr == k]}
+        te = {tuple(r) for r in Xte[yte == k]}
+        assert tr and te and not (tr & te)
+        assert len(tr) + len(te) == len(faces[people[k]])
+    with pytest.raises(ValueError, match="test_fraction"):
+        split_by_person(faces, 1.5)
+
+
+def test_auc_and_best_unit():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    acts = rng.random((40, 5))
+    labels = rng.integers(0, 3, 40)
+    acts[labels == 1, 3] += 1.0  # unit 3 prefers person 1
+    acts[:, 4] = 0.0  # a silent unit (all ties)
+    auc = mm.auc_per_unit(acts, labels == 1)
+    for u in range(5):
+        assert auc[u] == pytest.approx(roc_auc_score(labels == 1, acts[:, u]))
+    assert auc[4] == pytest.approx(0.5)
+    r = mm.best_unit_auc(acts, labels, 1, {"face": (acts, labels)})
+    assert r["unit"] == 3 and r["auc_face"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="positive"):
+        mm.auc_per_unit(acts, np.zeros(40, bool))
+
+
+def test_multimodal_fraction_sparsity_and_name_decoding():
+    face = np.array([[1, 0, 0, 2], [1, 0, 0, 0], [1, 0, 0, 0]], dtype=float)
+    name = np.array([[0, 3, 0, 1], [0, 0, 0, 0]], dtype=float)
+    # responsive: face -> units 0, 3; name -> units 1, 3; both: 3 of {0, 1, 3}
+    assert mm.multimodal_fraction(face, name, min_frac=0.3) == pytest.approx(1 / 3)
+    assert mm.active_fraction(face) == pytest.approx(4 / 12)
+    names = np.random.default_rng(0).random((4, 8, 16))
+    acc, pred = mm.nearest_name_top1(names[[2, 0, 1]] * 3 + 0.5, names, [2, 0, 1])
+    assert acc == 1.0 and pred.tolist() == [2, 0, 1]
+    acc, _ = mm.nearest_name_top1(names[[2, 0, 1]], names, [0, 0, 0])
+    assert acc == pytest.approx(1 / 3)
+
+
+def test_linear_identity_accuracy_and_class_distances():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 20)
+    F = rng.normal(size=(60, 4)) * 0.1 + np.eye(3, 4)[y] * 3
+    assert mm.linear_identity_accuracy(F[::2], y[::2], F[1::2], y[1::2]) == 1.0
+    c = mm.class_centres(F, y, 3)
+    d = mm.class_distances(F, c)
+    assert np.array_equal(np.argmin(d, axis=1), y)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # raised inside Keras/JAX, not by this project
+def test_ffa_builds_and_trains_one_step():
+    from models.ffa import FFA, FFAParams, keras_available
+
+    ok, why = keras_available()
+    if not ok:
+        pytest.skip(why)
+    rng = np.random.default_rng(0)
+    faces, names = rng.random((8, 20)), rng.random((8, 12))
+    ffa = FFA(FFAParams(vision=(6, 5, 4), text=(5, 4), joint=7, epochs=1, batch=8), 20, 12, seed=0)
+    w0 = [np.array(w) for w in ffa.model.get_weights()]
+    loss = ffa.fit(faces, names, epochs=1)
+    assert len(loss) == 1 and np.isfinite(loss[0])
+    assert any(np.abs(np.array(w) - v).max() > 0 for w, v in zip(ffa.model.get_weights(), w0))
+    z = ffa.encode(faces=faces)
+    assert z.shape == (8, 7) and z.min() >= 0  # ReLU joint layer
+    f_hat, n_hat = ffa.reconstruct(faces=faces)
+    assert f_hat.shape == (8, 20) and n_hat.shape == (8, 12)
+    with pytest.raises(ValueError, match="expected"):
+        ffa.encode(faces=np.zeros((2, 3)))
