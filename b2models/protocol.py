@@ -22,6 +22,7 @@ PROTOCOL_MODULES = [
     "protocols.resu_t4ab",
     "protocols.resu_compare",
     "protocols.resu_online",
+    "protocols.recollection_features",
     "protocols.multimodal_train",
     "protocols.multimodal_analyse",
     "protocols.multimodal_toy",

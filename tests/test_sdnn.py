@@ -262,3 +262,299 @@ def test_caltech_image_full_size_conv1_numpy():
         res = layer.run()
     _check_result(res, steps, index, (1, 160, 250), kernel, p.threshold, p.n_steps)
     assert 0 < res.spike_index.size < 4 * 156 * 246
+
+
+# ----------------------------------------------------------------------------------------
+# the full network: pooling, lateral inhibition, winner selection, STDP, many images per run
+# ----------------------------------------------------------------------------------------
+def _ref_conv_input(s, kernel):
+    """Σ_c correlate(s[c], kernel[m, c]) with 'same' zero padding: (C, H, W) spikes → (M, H, W)."""
+    M, C, k, _ = kernel.shape
+    p = k // 2
+    sp = np.pad(s, ((0, 0), (p, p), (p, p)))
+    return np.stack([sum(correlate(sp[c], kernel[m, c], mode="valid") for c in range(C)) for m in range(M)])
+
+
+def _ref_pool_input(s, size, stride):
+    C, H, W = s.shape
+    p = size // 2
+    Ho, Wo = 1 + (H + 2 * p - size) // stride, 1 + (W + 2 * p - size) // stride
+    sp = np.pad(s, ((0, 0), (p, p), (p, p)))
+    out = np.zeros((C, Ho, Wo))
+    for Y in range(Ho):
+        for X in range(Wo):
+            out[:, Y, X] = sp[:, Y * stride:Y * stride + size, X * stride:X * stride + size].sum(axis=(1, 2))
+    return out
+
+
+def reference_network(in_shape, layers, n_steps, spikes, kernels, learn=None, a_plus=0.0, a_minus=0.0,
+                      thresholds=None, last_layer=None):
+    """Step-by-step numpy version of the network's rules (independent of the Brian2 code)."""
+    from models.sdnn import ConvSpec
+
+    t_fwd = n_steps + len(layers)
+    rounds = max(min(s.winners, s.maps) for s in layers if isinstance(s, ConvSpec))
+    n_img = t_fwd + 2 * rounds + 1
+    kernels = [np.array(k, dtype=float) for k in kernels]
+    conv_ids = [i for i, s in enumerate(layers) if isinstance(s, ConvSpec)]
+    th = {}
+    for c, li in enumerate(conv_ids):
+        th[li] = layers[li].threshold if thresholds is None or thresholds[c] is None else thresholds[c]
+    out = {"ts": [], "winners": [], "potentials": []}
+    for img in spikes:
+        shapes, state = [tuple(in_shape)], []
+        for spec in layers:
+            C, H, W = shapes[-1]
+            if isinstance(spec, ConvSpec):
+                shp = (spec.maps, H, W)
+            else:
+                p = spec.size // 2
+                shp = (C, 1 + (H + 2 * p - spec.size) // spec.stride, 1 + (W + 2 * p - spec.size) // spec.stride)
+            shapes.append(shp)
+            state.append({"v": np.zeros(shp), "fired": np.zeros(shp, bool), "blocked": np.zeros(shp, bool),
+                          "ts": np.full(shp, np.inf), "v_spike": np.zeros(shp)})
+        in_ts = np.where(img >= 0, img, np.inf).reshape(in_shape)
+        for s in range(n_img):
+            spk = [(in_ts == s).astype(float)]
+            for li, spec in enumerate(layers):
+                st = state[li]
+                if isinstance(spec, ConvSpec):
+                    cand = (st["v"] >= th[li]) & ~st["fired"] & ~st["blocked"] & (s < t_fwd)
+                    if spec.inhibition:
+                        score = np.where(cand, st["v"], -np.inf)
+                        best = np.argmax(score, axis=0)  # ties: lower map
+                        fire = cand & (np.arange(spec.maps)[:, None, None] == best[None])
+                    else:
+                        fire = cand
+                else:
+                    on = last_layer is None or li <= last_layer
+                    fire = (st["v"] > 0.5) & ~st["fired"] & ~st["blocked"] & on
+                spk.append(fire.astype(float))
+            for li, spec in enumerate(layers):
+                st, fire = state[li], spk[li + 1] > 0
+                st["v_spike"][fire] = st["v"][fire]
+                if isinstance(spec, ConvSpec):
+                    st["v"] += _ref_conv_input(spk[li], kernels[conv_ids.index(li)])
+                else:
+                    st["v"] += _ref_pool_input(spk[li], spec.size, spec.stride)
+                st["fired"] |= fire
+                st["ts"][fire] = s
+                if spec.inhibition and fire.any():
+                    taken = fire.any(axis=0)
+                    st["blocked"] |= taken[None] & ~fire
+        winners = np.zeros(len(conv_ids), int)
+        if learn is not None:
+            li = conv_ids[learn]
+            spec, st = layers[li], state[li]
+            M, H, W = shapes[li + 1]
+            enabled = np.ones((M, H, W), bool)
+            mm, yy, xx = np.meshgrid(np.arange(M), np.arange(H), np.arange(W), indexing="ij")
+            chosen = []
+            for _ in range(rounds):
+                offers = st["fired"] & enabled
+                if not offers.any() or len(chosen) >= spec.winners:
+                    break
+                idx = np.flatnonzero(offers.ravel())
+                key = np.lexsort((idx, -st["v_spike"].ravel()[idx], st["ts"].ravel()[idx]))
+                b = idx[key[0]]
+                m, y, x = np.unravel_index(b, (M, H, W))
+                chosen.append((m, y, x))
+                enabled &= ~((mm == m) | ((np.abs(yy - y) <= spec.offset) & (np.abs(xx - x) <= spec.offset)))
+            winners[learn] = len(chosen)
+            pre_ts = in_ts if li == 0 else state[li - 1]["ts"]
+            k = spec.size
+            p = k // 2
+            kern = kernels[learn]
+            for m, y, x in chosen:
+                t_post = st["ts"][m, y, x]
+                for c in range(kern.shape[1]):
+                    for dy in range(k):
+                        for dx in range(k):
+                            yi, xi = y + dy - p, x + dx - p
+                            if 0 <= yi < pre_ts.shape[1] and 0 <= xi < pre_ts.shape[2]:
+                                w = kern[m, c, dy, dx]
+                                a = a_plus if pre_ts[c, yi, xi] < t_post else -a_minus
+                                kern[m, c, dy, dx] = np.clip(w + a * w * (1 - w), 0, 1)
+        out["ts"].append([st["ts"] for st in state])
+        out["winners"].append(winners)
+        out["potentials"].append(state[conv_ids[-1]]["v"].copy())
+    out["kernels"] = kernels
+    return out
+
+
+def _small_stack():
+    from models.sdnn import ConvSpec, PoolSpec
+
+    return [ConvSpec(3, 3, 1.6, winners=2, offset=1), PoolSpec(3, 2, inhibition=True),
+            ConvSpec(4, 3, 1.2, winners=2, offset=1), PoolSpec(2, 2), ConvSpec(3, 3, 1.0, winners=1, offset=0)]
+
+
+def _small_input(seed, n_images, in_shape=(1, 10, 12), n_steps=5, p_spike=0.5):
+    rng = np.random.default_rng(seed)
+    n_in = int(np.prod(in_shape))
+    return np.where(rng.random((n_images, n_in)) < p_spike, rng.integers(0, n_steps, (n_images, n_in)), -1)
+
+
+def _compare(res, ref, n_layers):
+    for b in range(len(ref["ts"])):
+        for li in range(n_layers):
+            got = res.record[f"ts{li}"][b]
+            want = ref["ts"][b][li].ravel()
+            np.testing.assert_array_equal(np.where(got > 1e8, np.inf, got), want,
+                                          err_msg=f"image {b}, layer {li}: spike steps differ from the reference")
+    np.testing.assert_array_equal(res.n_winners, np.array(ref["winners"]), err_msg="STDP winners per image")
+    np.testing.assert_allclose(res.potentials, np.array(ref["potentials"]), rtol=1e-12, atol=1e-12,
+                               err_msg="readout potentials")
+    for c, (a, b) in enumerate(zip(res.kernels, ref["kernels"])):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12, err_msg=f"kernel {c} after learning")
+
+
+def test_pooling_and_lateral_inhibition_hand_made():
+    """A row of 5 pixels, two 3×3 maps (only the middle kernel row is non-zero), pooling 3 stride 2."""
+    from models.sdnn import ConvSpec, PoolSpec, SpikingConvNet
+
+    kernel = np.zeros((2, 1, 3, 3))
+    kernel[0, 0, 1] = [0.0, 1.0, 0.0]  # map 0: the pixel itself
+    kernel[1, 0, 1] = [0.9, 0.2, 0.9]  # map 1: mostly the neighbours
+    spikes = np.array([[-1, 1, 3, 3, -1]])
+    never = np.inf
+    layers = [ConvSpec(2, 3, 0.9, winners=0, inhibition=True), PoolSpec(3, 2)]
+    with Session("numpy", "test_sdnn_handmade") as s:
+        net = SpikingConvNet((1, 1, 5), layers, 4, 1, s, record=True)
+        res = net.run_chunk(spikes, [kernel])
+    ts = np.where(res.record["ts0"][0] > 1e8, never, res.record["ts0"][0]).reshape(2, 5)
+    # map 1 reaches threshold first at x = 0, 2 and 4 (one neighbour spike at step 1 or 3); at x = 1 only
+    # map 0 crosses in step 2 (the centre pixel); at x = 3 both cross in step 4 and the higher potential
+    # (map 1: 0.9 + 0.2 against 1.0) wins; the losers never fire later
+    np.testing.assert_array_equal(ts[0], [never, 2, never, never, never])
+    np.testing.assert_array_equal(ts[1], [2, never, 2, 4, 4])
+    pool = np.where(res.record["ts1"][0] > 1e8, never, res.record["ts1"][0]).reshape(2, 3)
+    # first-spike pooling: one step after the first input spike of the window x ∈ [2X-1, 2X+1]
+    np.testing.assert_array_equal(pool[0], [3, 3, never])
+    np.testing.assert_array_equal(pool[1], [3, 3, 5])
+    # the reference agrees, and without lateral inhibition every map fires when it crosses
+    ref = reference_network((1, 1, 5), layers, 4, spikes, [kernel])
+    np.testing.assert_array_equal(ref["ts"][0][0][:, 0], ts)
+    layers[0].inhibition = False
+    ref = reference_network((1, 1, 5), layers, 4, spikes, [kernel])
+    np.testing.assert_array_equal(ref["ts"][0][0][:, 0], [[never, 2, 4, 4, never], [2, 4, 2, 4, 4]])
+
+
+def test_network_matches_reference_and_learns_each_layer_numpy():
+    from models.sdnn import SpikingConvNet
+
+    layers = _small_stack()
+    spikes = _small_input(10, 3)
+    with Session("numpy", "test_sdnn_ref") as s:
+        net = SpikingConvNet((1, 10, 12), layers, 5, 3, s, record=True)
+        assert net.n_img == 5 + 5 + 2 * 2 + 1
+        kernels = net.initial_kernels(0.8, 0.1, 3)
+        for learn in (0, 1, 2):
+            res = net.run_chunk(spikes, kernels, learn=learn, a_plus=0.05, a_minus=0.0375)
+            ref = reference_network((1, 10, 12), layers, 5, spikes, kernels, learn=learn, a_plus=0.05,
+                                    a_minus=0.0375)
+            assert res.n_winners[:, learn].sum() > 0, f"layer {learn}: no STDP winner, the test is empty"
+            assert np.abs(res.kernels[learn] - kernels[learn]).max() > 0
+            _compare(res, ref, len(layers))
+            others = [c for c in range(3) if c != learn]
+            for c in others:
+                np.testing.assert_array_equal(res.kernels[c], kernels[c], err_msg="a non-learning layer changed")
+        # readout: no threshold in the last layer, a later layer switched off
+        res = net.run_chunk(spikes[:2], kernels, thresholds=[None, None, 1e30], last_layer=2)
+        ref = reference_network((1, 10, 12), layers, 5, spikes[:2], kernels, thresholds=[None, None, 1e30],
+                                last_layer=2)
+        _compare(res, ref, len(layers))
+        assert res.potentials.shape == (2, 3, 3, 4)
+        with pytest.raises(ValueError, match="kernel 1 of shape"):
+            net.run_chunk(spikes, [kernels[0], kernels[0], kernels[2]])
+        with pytest.raises(ValueError, match="spikes of shape"):
+            net.run_chunk(spikes[:, :5], kernels)
+
+
+def test_stdp_two_neurons_sign_and_magnitude():
+    """One output neuron, two inputs (two channels of one pixel): the first input makes it fire (LTP), the
+    second arrives later (LTD); a chunk of two images shows that the second image sees the learned weights."""
+    from models.sdnn import ConvSpec, SpikingConvNet
+
+    layers = [ConvSpec(1, 1, 0.5, winners=1)]
+    w0 = np.array([0.6, 0.7]).reshape(1, 2, 1, 1)
+    a_plus, a_minus = 0.1, 0.05
+    spikes = np.array([[0, 3], [0, 3]])
+    with Session("numpy", "test_sdnn_stdp") as s:
+        net = SpikingConvNet((2, 1, 1), layers, 4, 2, s, record=True)
+        res = net.run_chunk(spikes[:1], [w0], learn=0, a_plus=a_plus, a_minus=a_minus)
+        assert res.record["ts0"][0, 0] == 1, "the neuron fires one step after its first input"
+        w1 = res.kernels[0].ravel()
+        assert w1[0] == pytest.approx(0.6 + a_plus * 0.6 * 0.4, abs=1e-15), "pre before post: +a⁺ w(1-w)"
+        assert w1[1] == pytest.approx(0.7 - a_minus * 0.7 * 0.3, abs=1e-15), "pre after post: -a⁻ w(1-w)"
+        res2 = net.run_chunk(spikes, [w0], learn=0, a_plus=a_plus, a_minus=a_minus)
+        w2 = res2.kernels[0].ravel()
+        assert w2[0] == pytest.approx(w1[0] + a_plus * w1[0] * (1 - w1[0]), abs=1e-15)
+        assert w2[1] == pytest.approx(w1[1] - a_minus * w1[1] * (1 - w1[1]), abs=1e-15)
+        # no learning without a post spike (threshold out of reach), and none without learn=
+        res3 = net.run_chunk(spikes, [w0], learn=0, a_plus=a_plus, a_minus=a_minus, thresholds=[5.0])
+        np.testing.assert_array_equal(res3.kernels[0], w0)
+        np.testing.assert_array_equal(net.run_chunk(spikes, [w0]).kernels[0], w0)
+        # weights stay in [0, 1] even with a huge rate
+        res4 = net.run_chunk(spikes, [w0], learn=0, a_plus=50.0, a_minus=50.0)
+        assert np.all((res4.kernels[0] >= 0) & (res4.kernels[0] <= 1))
+
+
+@pytest.mark.standalone
+def test_network_numpy_and_cpp_agree(have_compiler):
+    from models.sdnn import SpikingConvNet
+
+    layers = _small_stack()
+    spikes = _small_input(11, 4)
+    results = {}
+    for backend in ("numpy", "cpp"):
+        with Session(backend, f"test_sdnn_agree_{backend}") as s:
+            net = SpikingConvNet((1, 10, 12), layers, 5, 4, s, record=True)
+            kernels = net.initial_kernels(0.8, 0.1, 5)
+            results[backend] = [net.run_chunk(spikes, kernels, learn=c, a_plus=0.05, a_minus=0.0375)
+                                for c in (0, 1, 2)]
+    for a, b in zip(results["numpy"], results["cpp"]):
+        assert a.n_winners.sum() > 0
+        np.testing.assert_array_equal(a.n_winners, b.n_winners)
+        for li in range(len(layers)):
+            np.testing.assert_array_equal(a.record[f"ts{li}"], b.record[f"ts{li}"])
+        np.testing.assert_allclose(a.potentials, b.potentials, rtol=1e-12, atol=1e-12)
+        for ka, kb in zip(a.kernels, b.kernels):
+            np.testing.assert_allclose(ka, kb, rtol=1e-12, atol=1e-12)
+
+
+def test_padded_connectivity_and_pooling_windows():
+    from models.sdnn import PoolSpec, pool_connectivity, pool_out_shape
+
+    pre, post, k_idx = conv_connectivity((2, 5, 6), 3, 3, pad=1)
+    assert np.all(np.diff(pre) >= 0)
+    rng = np.random.default_rng(8)
+    x = rng.random((2, 5, 6))
+    kernel = rng.random((3, 2, 3, 3))
+    y = np.zeros(3 * 5 * 6)
+    np.add.at(y, post, kernel.ravel()[k_idx] * x.ravel()[pre])
+    np.testing.assert_allclose(y.reshape(3, 5, 6), _ref_conv_input(x, kernel), rtol=1e-12)
+    spec = PoolSpec(7, 6)
+    assert pool_out_shape((4, 160, 250), spec) == (4, 27, 42), "pool1 of the paper's Caltech network"
+    assert pool_out_shape((20, 27, 42), PoolSpec(5, 5)) == (20, 6, 9)
+    pre, post = pool_connectivity((2, 9, 11), PoolSpec(3, 2))
+    s = rng.random((2, 9, 11))
+    out = np.zeros(np.prod(pool_out_shape((2, 9, 11), PoolSpec(3, 2))))
+    np.add.at(out, post, s.ravel()[pre])
+    np.testing.assert_allclose(out.reshape(2, 5, 6), _ref_pool_input(s, 3, 2))
+
+
+def test_sdnn_params_schedule_and_validation():
+    from models.sdnn import SDNNParams, readout_features
+
+    p = SDNNParams()
+    assert [s.maps for s in p.layers()[::2]] == [4, 20, 20]
+    assert p.a_plus(0, 0) == 0.004 and p.a_plus(0, 499) == 0.004 and p.a_plus(0, 500) == 0.008
+    assert p.a_plus(1, 10**6) == 0.15, "a⁺ stops at a_plus_max"
+    p.validate()
+    with pytest.raises(ValueError, match="w_mean"):
+        SDNNParams(w_mean=1.5).validate()
+    with pytest.raises(ValueError, match="odd"):
+        SDNNParams(conv2_size=16).validate()
+    pot = np.arange(2 * 3 * 2 * 2).reshape(2, 3, 2, 2)
+    np.testing.assert_array_equal(readout_features(pot), pot.reshape(2, 3, 4).max(axis=2))

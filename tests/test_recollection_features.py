@@ -1,0 +1,121 @@
+"""recollection.features: SVM readout functions, data errors, and a --quick learning run on digits."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from analysis.classify import chance_level, standardise, svm_accuracy
+
+
+def test_standardise_uses_training_statistics():
+    rng = np.random.default_rng(0)
+    tr = rng.normal(3.0, 2.0, (200, 4))
+    te = rng.normal(3.0, 2.0, (50, 4))
+    a, b = standardise(tr, te)
+    np.testing.assert_allclose(a.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(a.std(axis=0), tr.std(axis=0) / (tr.std(axis=0) + 1e-5), rtol=1e-12)
+    np.testing.assert_allclose(b, (te - tr.mean(0)) / (tr.std(0) + 1e-5))
+    with pytest.raises(ValueError, match="same number of features"):
+        standardise(tr, te[:, :3])
+
+
+def test_svm_accuracy_separable_and_random_labels():
+    rng = np.random.default_rng(1)
+    X = rng.normal(0, 1, (300, 5))
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int)
+    for kernel in ("linear", "rbf"):
+        r = svm_accuracy(X[:200], y[:200], X[200:], y[200:], kernel=kernel)
+        assert r["test"] > 0.9, f"{kernel} SVM should separate a linear boundary"
+    y_rand = rng.integers(0, 2, 300)
+    r = svm_accuracy(X[:200], y_rand[:200], X[200:], y_rand[200:], kernel="linear")
+    assert abs(r["test"] - 0.5) < 0.2, "random labels must give about chance"
+    assert chance_level([0, 0, 1]) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="kernel"):
+        svm_accuracy(X, y, X, y, kernel="poly")
+    with pytest.raises(ValueError, match="single class"):
+        svm_accuracy(X, np.zeros(300), X, y)
+    with pytest.raises(ValueError, match="NaN"):
+        svm_accuracy(np.full((4, 2), np.nan), [0, 1, 0, 1], X[:2, :2], [0, 1])
+
+
+def _fake_caltech(tmp_path, corrupt: bool):
+    from PIL import Image
+
+    base = tmp_path / "caltech_face_motor"
+    rng = np.random.default_rng(2)
+    lines = []
+    for cls in ("Face", "Motor"):
+        (base / cls).mkdir(parents=True)
+        for n in range(2):
+            path = base / cls / f"image_{n:04d}.jpg"
+            Image.fromarray(rng.integers(0, 255, (40, 60), dtype=np.uint8)).save(path)
+            lines.append(f"{cls}/{path.name}")
+    if corrupt:
+        (base / "Motor" / "image_0001.jpg").write_bytes(b"this is not a jpeg")
+    (base / "splits").mkdir()
+    for name in ("LearningSet", "TrainingSet", "TestingSet"):
+        (base / "splits" / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    return base
+
+
+def test_corrupt_image_file_gives_an_error_naming_it(tmp_path, monkeypatch):
+    from data.registry import DataError
+    from protocols.recollection_features import FeaturesParams, caltech_sets
+
+    _fake_caltech(tmp_path, corrupt=True)
+    monkeypatch.setenv("B2MODELS_DATA", str(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(DataError, match="image_0001.jpg"):
+            caltech_sets(FeaturesParams(width=50, height=30))
+
+
+def test_readable_fake_caltech_loads_at_network_size(tmp_path, monkeypatch):
+    from protocols.recollection_features import FeaturesParams, caltech_sets
+
+    _fake_caltech(tmp_path, corrupt=False)
+    monkeypatch.setenv("B2MODELS_DATA", str(tmp_path))
+    (lx, ly), _, (tx, ty) = caltech_sets(FeaturesParams(width=50, height=30))
+    assert lx.shape == (4, 30, 50) and ly.tolist() == [0, 0, 1, 1] and tx.shape == (4, 30, 50)
+
+
+def test_params_validation():
+    from protocols.recollection_features import FeaturesParams, quick_params
+
+    with pytest.raises(ValueError, match="chunk"):
+        FeaturesParams(chunk=0).validate()
+    with pytest.raises(ValueError, match="learn_images"):
+        FeaturesParams(learn_images2=-1).validate()
+    q = quick_params(FeaturesParams())
+    q.validate()
+    assert q.width == q.height == 32
+
+
+@pytest.mark.slow
+@pytest.mark.standalone
+def test_quick_learning_on_digits_beats_chance(tmp_path, have_compiler):
+    """--quick: STDP on 2-class digits, conv3 features, SVMs: test accuracy well above chance (0.5)."""
+    from b2models.protocol import Context
+    from b2models.results import RunWriter, StageCache
+    from protocols.recollection_features import PROTOCOL
+
+    p = PROTOCOL.quick(PROTOCOL.params())
+    with RunWriter(PROTOCOL.name, out_root=tmp_path) as writer:
+        ctx = Context(params=p, seed=1, backend="cpp", quick=True, writer=writer,
+                      cache=StageCache(tmp_path / "cache"), show_progress=False)
+        m = PROTOCOL.run(ctx)
+    assert m["learning_images"] == [p.learn_images1, p.learn_images2, p.learn_images3]
+    assert all(w is not None and w > 0 for w in m["mean_winners_per_image"]), \
+        f"every layer must have STDP winners (got {m['mean_winners_per_image']}): check thresholds"
+    for kernel in ("linear", "rbf"):
+        acc = m[f"test_accuracy_{kernel}"]
+        assert acc >= m["chance_level"] + 0.2, (
+            f"{kernel} SVM test accuracy {acc:.3f} is not clearly above chance {m['chance_level']:.3f}")
+    assert m["test_accuracy"] >= m["chance_level"] + 0.25
+    run_dir = writer.path
+    assert (run_dir / "figures" / "fig_conv1_kernels.png").exists()
+    with np.load(run_dir / "arrays.npz") as z:
+        k1 = z["kernel1"]
+        assert k1.shape == (4, 1, 5, 5) and np.all((k1 >= 0) & (k1 <= 1))
+        assert np.abs(k1 - 0.8).max() > 0.05, "conv1 kernels did not move away from their initial values"
