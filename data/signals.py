@@ -62,3 +62,21 @@ class SmoothedNoise:
         x = leaky_integrate(c, self.lam_dt, self.dt, x0=self._x)
         self._x = x[-1].copy()
         return c, x
+
+
+def smoothed_noise_for(p, seed) -> SmoothedNoise:
+    """The smoothed-noise input stream of a spike-coding parameter set (fields J, dt, lambda_, input_sigma,
+    input_amplitude; Brian2 quantities or plain numbers in seconds/Hz)."""
+    dt = float(p.dt)
+    return SmoothedNoise(p.J, float(p.input_sigma / p.dt), p.input_amplitude, float(p.lambda_ * p.dt), dt, seed=seed)
+
+
+def learning_and_test_signals(p, seed: int, n_test_steps: int):
+    """Learning stream (seed [seed, 1]) and two held-out segments of ``n_test_steps`` (seed [seed, 2]): one to
+    fit decoders, one to measure the error; plus the rms input radius of the fit segment (for tuning curves).
+    Returns (train, test_fit, test_eval, rms_radius); the segments are (c, x) pairs."""
+    train = smoothed_noise_for(p, [seed, 1])
+    held_out = smoothed_noise_for(p, [seed, 2])
+    test_fit = held_out.next(n_test_steps)
+    test_eval = held_out.next(n_test_steps)
+    return train, test_fit, test_eval, float(np.sqrt(np.mean(np.sum(test_fit[1] ** 2, axis=1))))

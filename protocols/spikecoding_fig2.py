@@ -31,7 +31,7 @@ from analysis import coding
 from b2models.backend import Session
 from b2models.params import jsonable
 from b2models.protocol import Claim, Protocol
-from data.signals import SmoothedNoise
+from data.signals import learning_and_test_signals
 from models.spikecoding import SpikeCodingNetwork, SpikeCodingParams
 
 
@@ -183,17 +183,11 @@ def measure_tuning(pres: _Presenter, p: Fig2Params, radius: float):
 
 def _learn(ctx, p: Fig2Params) -> dict:
     """The expensive stage: learning with snapshots and tuning curves; everything as arrays."""
-    dt = float(p.dt)
     L = int(round(float(p.chunk / p.dt)))
     n_chunks = int(np.floor(float(p.duration / p.chunk)))
     snaps = snapshot_chunks(n_chunks, p.n_snapshots)
-    lam_dt = float(p.lambda_ * p.dt)
-    sigma_steps = float(p.input_sigma / p.dt)
-    train = SmoothedNoise(p.J, sigma_steps, p.input_amplitude, lam_dt, dt, seed=[ctx.seed, 1])
-    held_out = SmoothedNoise(p.J, sigma_steps, p.input_amplitude, lam_dt, dt, seed=[ctx.seed, 2])
-    test_fit = held_out.next(L * p.test_chunks)
-    test_eval = held_out.next(L * p.test_chunks)
-    radius = p.tuning_radius or float(np.sqrt(np.mean(np.sum(test_fit[1] ** 2, axis=1))))
+    train, test_fit, test_eval, rms_radius = learning_and_test_signals(p, ctx.seed, L * p.test_chunks)
+    radius = p.tuning_radius or rms_radius
     # what shapes the generated code (learning rates and initial weights arrive as run_args)
     model_key = jsonable({f.name: getattr(p, f.name) for f in dataclasses.fields(SpikeCodingParams)
                           if f.name not in RUN_ARG_FIELDS})

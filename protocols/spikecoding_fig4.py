@@ -63,7 +63,7 @@ from analysis import coding, spike_stats
 from b2models.backend import Session
 from b2models.params import jsonable
 from b2models.protocol import Claim, Protocol
-from data.signals import SmoothedNoise
+from data.signals import learning_and_test_signals
 from models.spikecoding_ei import EINetwork, EIParams, dale_violations
 from protocols.spikecoding_fig2 import check_chunked_learning, snapshot_chunks, tuning_input
 
@@ -263,18 +263,12 @@ HISTORY_KEYS = ("error_E", "error_I", "rate_E", "rate_I", "voltage_var_E", "volt
 def run(ctx) -> dict:
     p: Fig4Params = ctx.params
     p.validate()
-    dt = float(p.dt)
     L = round(float(p.chunk / p.dt))
     n_chunks = int(np.floor(float(p.duration / p.chunk)))
     snaps = snapshot_chunks(n_chunks, p.n_snapshots)
-    lam_dt = float(p.lambda_ * p.dt)
-    sigma_steps = float(p.input_sigma / p.dt)
-    train = SmoothedNoise(p.J, sigma_steps, p.input_amplitude, lam_dt, dt, seed=[ctx.seed, 1])
-    held_out = SmoothedNoise(p.J, sigma_steps, p.input_amplitude, lam_dt, dt, seed=[ctx.seed, 2])
-    test_fit = held_out.next(L * p.test_chunks)
-    test_eval = held_out.next(L * p.test_chunks)
+    train, test_fit, test_eval, rms_radius = learning_and_test_signals(p, ctx.seed, L * p.test_chunks)
     inputs = constant_inputs(p, np.random.default_rng([ctx.seed, 3]))
-    radius = p.tuning_radius or float(np.sqrt(np.mean(np.sum(test_fit[1] ** 2, axis=1))))
+    radius = p.tuning_radius or rms_radius
     ctx.log(
         f"spikecoding.fig4: N_E={p.N_E}, N_I={p.N_I}, J={p.J}, {float(p.duration):g} s of learning in "
         f"{n_chunks} chunks of {float(p.chunk):g} s, eps_F={p.eps_F:g}, eps_Omega={p.eps_Omega:g}, "

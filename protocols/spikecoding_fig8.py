@@ -45,7 +45,7 @@ from analysis import coding
 from b2models.backend import Session
 from b2models.params import jsonable
 from b2models.protocol import Claim, Protocol
-from data.signals import SmoothedNoise
+from data.signals import learning_and_test_signals, smoothed_noise_for
 from models.spikecoding_ei import EINetwork, EIParams, dale_violations
 from protocols.spikecoding_fig4 import Fig4Params, _Presenter, evaluate, measure_tuning
 
@@ -166,15 +166,9 @@ def _learn(pres: _Presenter, src, p, seconds: float, L: int, eta_scale=None) -> 
 def run(ctx) -> dict:
     p: Fig8Params = ctx.params
     p.validate()
-    dt = float(p.dt)
     L = round(float(p.chunk / p.dt))
-    lam_dt = float(p.lambda_ * p.dt)
-    sigma_steps = float(p.input_sigma / p.dt)
-    train = SmoothedNoise(p.J, sigma_steps, p.input_amplitude, lam_dt, dt, seed=[ctx.seed, 1])
-    held_out = SmoothedNoise(p.J, sigma_steps, p.input_amplitude, lam_dt, dt, seed=[ctx.seed, 2])
-    test_fit = held_out.next(L * p.test_chunks)
-    test_eval = held_out.next(L * p.test_chunks)
-    radius = p.tuning_radius or float(np.sqrt(np.mean(np.sum(test_fit[1] ** 2, axis=1))))
+    train, test_fit, test_eval, rms_radius = learning_and_test_signals(p, ctx.seed, L * p.test_chunks)
+    radius = p.tuning_radius or rms_radius
     ctx.log(f"spikecoding.fig8: N_E={p.N_E}, N_I={p.N_I}, learning {float(p.duration):g} s, retraining "
             f"{float(p.retrain):g} s, eps_F={p.eps_F:g}, eps_Omega={p.eps_Omega:g}, lesion {p.lesion_angle:g}° "
             f"± {p.lesion_width / 2:g}°, backend={ctx.backend}, seed={ctx.seed}")
@@ -202,7 +196,7 @@ def run(ctx) -> dict:
             net.set_weights(**{k: lesioned_state[k] for k in net.WEIGHTS})
             net.set_masks(**masks)
             net.set_dynamic_state(**{k: lesioned_state[k] for k in ("V_E", "r_E", "V_I", "r_I", "xbar")})
-            retrain_src = SmoothedNoise(p.J, sigma_steps, p.input_amplitude, lam_dt, dt, seed=[ctx.seed, 3])
+            retrain_src = smoothed_noise_for(p, [ctx.seed, 3])
             violations = max(violations, _learn(pres, retrain_src, p, float(p.retrain), L, eta_scale=scale))
             stray = float(np.abs(net.weights["F"][:, lesioned]).max()) if n_lesioned else 0.0
             for key in ("W_EE", "W_EI", "W_IE"):
