@@ -219,15 +219,7 @@ def run(ctx) -> dict:
     ctx.log(f"recollection.features: {'digits (--quick)' if ctx.quick else 'Caltech Faces/Motorbikes'}, "
             f"learning images per layer {p.learn_images()}, chunk {p.chunk}, backend={ctx.backend}, seed={ctx.seed}")
     stage = {"params": p, "seed": ctx.seed, "backend": ctx.backend, "quick": ctx.quick}
-    arrays = ctx.cache.load(STAGE, stage) if (ctx.resume and ctx.cache is not None) else None
-    if arrays is not None:
-        ctx.log(f"--resume: reusing the cached features {ctx.cache.path(STAGE, stage)}")
-    else:
-        arrays = _stage(ctx, p)
-        if ctx.cache is not None:
-            path = ctx.cache.save(STAGE, stage, arrays)
-            ctx.log(f"features cached in {path}")
-    a = arrays
+    a = ctx.cached_stage(STAGE, stage, lambda: _stage(ctx, p), "features")
     metrics = {"chance_level": chance_level(a["labels_test"])}
     for kernel in ("linear", "rbf"):
         r = svm_accuracy(a["features_train"], a["labels_train"], a["features_test"], a["labels_test"],

@@ -258,14 +258,7 @@ def run(ctx) -> dict:
         f"backend={ctx.backend}, seed={ctx.seed}"
     )
     stage = {"params": p, "seed": ctx.seed, "backend": ctx.backend}
-    arrays = ctx.cache.load("spikecoding_fig2", stage) if (ctx.resume and ctx.cache is not None) else None
-    if arrays is not None:
-        ctx.log(f"--resume: reusing the cached learning run {ctx.cache.path('spikecoding_fig2', stage)}")
-    else:
-        arrays = _learn(ctx, p)
-        if ctx.cache is not None:
-            ctx.cache.save("spikecoding_fig2", stage, arrays)
-    a = arrays
+    a = ctx.cached_stage("spikecoding_fig2", stage, lambda: _learn(ctx, p), "learning run")
     pref_after = coding.preferred_angles(a["tuning_angles"], a["tuning_after"])
     timing = float(a["binary_us_per_step_learning"])
     metrics = {
@@ -287,8 +280,8 @@ def run(ctx) -> dict:
         "n_binary_runs": int(a["n_binary_runs"]),
     }
     ctx.writer.save_metrics(metrics)
-    ctx.writer.save_arrays(**arrays)
-    _figures(ctx, p, arrays)
+    ctx.writer.save_arrays(**a)
+    _figures(ctx, p, a)
     return metrics
 
 

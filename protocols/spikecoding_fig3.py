@@ -238,11 +238,7 @@ def run(ctx) -> dict:
     ctx.log(f"spikecoding.fig3: N={p.N}, correlated 2-D input (long axis {p.axis_angle_deg:g} deg, s.d. ratio "
             f"{p.axis_ratio:g}), {float(p.duration):g} s of learning per rule, backend={ctx.backend}, seed={ctx.seed}")
     stage = {"params": p, "seed": ctx.seed, "backend": ctx.backend}
-    a = ctx.cache.load("spikecoding_fig3", stage) if (ctx.resume and ctx.cache is not None) else None
-    if a is None:
-        a = _learn(ctx, p)
-        if ctx.cache is not None:
-            ctx.cache.save("spikecoding_fig3", stage, a)
+    a = ctx.cached_stage("spikecoding_fig3", stage, lambda: _learn(ctx, p), "learning run")
     axis = np.radians(p.axis_angle_deg)
     xs = a["x_sample"]
     x_ang = np.arctan2(xs[:, 1], xs[:, 0])

@@ -391,11 +391,7 @@ def run(ctx) -> dict:
     ctx.log(f"spikecoding.speech: N={p.N}, J={p.J} channels, λ={p.lambda_}, {p.epochs:g} epochs, "
             f"backend={ctx.backend}, seed={ctx.seed}")
     stage = {"params": p, "seed": ctx.seed, "backend": ctx.backend}
-    a = ctx.cache.load("spikecoding_speech", stage) if (ctx.resume and ctx.cache is not None) else None
-    if a is None:
-        a = _learn(ctx, p)
-        if ctx.cache is not None:
-            ctx.cache.save("spikecoding_speech", stage, a)
+    a = ctx.cached_stage("spikecoding_speech", stage, lambda: _learn(ctx, p), "learning run")
     h = {k: a[f"history_{k}"] for k in ("t", "train_error", "test_error", "train_rate_hz", "test_rate_hz")}
     prof = profile_stats(a["F"], a["decoder"])
     m = {
