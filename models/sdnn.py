@@ -636,6 +636,7 @@ class ChunkResult:
     wall_s: float
     binary_s: float | None
     record: dict | None = None  # with record=True: per layer 'ts' (and 'v', 'winner' for conv) per image
+    last_ts: np.ndarray | None = None  # spike step of every last-layer neuron (n_images, maps, H, W); 1e9: none
 
 
 class SpikingConvNet:
@@ -781,8 +782,8 @@ class SpikingConvNet:
             self.groups.append(g)
             prev, shape = g, out
         last = self.conv[-1]
-        self.monitors["readout"] = StateMonitor(last["group"], "v", record=True, clock=image_clock, when="end",
-                                                order=0, name=f"{name}_mon_readout")
+        self.monitors["readout"] = StateMonitor(last["group"], ["v", "ts"], record=True, clock=image_clock,
+                                                when="end", order=0, name=f"{name}_mon_readout")
         if record:
             self.monitors["rec_input"] = StateMonitor(self.input, "ts", record=True, clock=image_clock,
                                                       when="end", order=0, name=f"{name}_mon_input")
@@ -856,6 +857,7 @@ class SpikingConvNet:
         n = n_given
         last = self.conv[-1]
         pot = np.asarray(self.monitors["readout"].v[:]).T[1:n + 1].reshape((n,) + last["shape"])
+        last_ts = np.asarray(self.monitors["readout"].ts[:]).T[1:n + 1].reshape((n,) + last["shape"])
         won = np.stack([np.asarray(self.monitors[f"winners{c}"].n_won[:])[0, 1:n + 1]
                         for c in range(len(self.conv))], axis=1)
         new_kernels = [np.asarray(layer["kernel"].w[:]).reshape(self.kernel_shape(c)).copy()
@@ -870,7 +872,7 @@ class SpikingConvNet:
                     rec[f"v{li}"] = np.asarray(mon.v[:]).T[1:n + 1].copy()
                     rec[f"winner{li}"] = np.asarray(mon.winner[:]).T[1:n + 1].copy()
         return ChunkResult(potentials=pot.copy(), n_winners=won.astype(int), kernels=new_kernels,
-                           wall_s=info.wall_s, binary_s=info.binary_s, record=rec)
+                           wall_s=info.wall_s, binary_s=info.binary_s, record=rec, last_ts=last_ts.copy())
 
 
 # ----------------------------------------------------------------------------------------

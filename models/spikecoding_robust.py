@@ -105,6 +105,14 @@ eta_Omega : 1 (shared)     # learning rate ε_Ω (0: learning off)
 ROBUST_RECURRENT_RULE_ON_PRE = """
 Omega = alive * (Omega - eta_Omega * (beta * (V_post + mu * r_post) + Omega + mu * delta))  # ΔΩ_ik (Eq 6)
 """
+#: Eq 6 for the self-connection only (δ_ik = 1), at the spike
+SELF_RULE_ON_PRE = """
+Omega = Omega - delta * eta_Omega * (beta * (V_post + mu * r_post) + Omega + mu)  # ΔΩ_ii (Eq 6)
+"""
+#: Eq 6 for lateral connections (δ_ik = 0), when the spike arrives at the postsynaptic cell
+LATERAL_RULE_ON_ARRIVAL = """
+Omega = alive * (Omega - (1 - delta) * eta_Omega * (beta * (V_post + mu * r_post) + Omega))  # ΔΩ_ik (Eq 6)
+"""
 #: the self-connection is the reset: at once
 SELF_RESET_ON_PRE = "V_post += Omega * delta  # reset V_i += Ω_ii"
 #: lateral input, after the synaptic delay: a jump of V ...
@@ -119,6 +127,7 @@ class RobustParams(SpikeCodingParams):
 
     delay: Quantity = field(default_factory=lambda: 0 * ms)  # lateral synaptic delay
     epsc_tau: Quantity = field(default_factory=lambda: 0 * ms)  # PSC decay time (0: instantaneous jump)
+    lateral_rule: str = "arrival"  # Eq 6 for k != i: at the lateral input's 'arrival' or at the 'spike'
 
     def validate(self):
         super().validate()
@@ -215,16 +224,23 @@ class RobustNetwork:
             to_arb.candidate.when, to_arb.candidate.order = "before_thresholds", 2
             G.best = linked_var(arb, "best", index=np.zeros(N, dtype=int))
             objects += [arb, clear, to_arb]
-        self.rec = Synapses(
-            G, G, model=ROBUST_RECURRENT_SYNAPSE,
-            on_pre={"learn": ROBUST_RECURRENT_RULE_ON_PRE, "reset": SELF_RESET_ON_PRE,
-                    "pre": LATERAL_PSC_ON_PRE if psc else LATERAL_JUMP_ON_PRE},
-            delay={"pre": p.delay}, clock=clock, name=f"{name}_recurrent", namespace=ns)
+        lateral = LATERAL_PSC_ON_PRE if psc else LATERAL_JUMP_ON_PRE
+        if p.lateral_rule == "arrival":
+            on_pre = {"learn": SELF_RULE_ON_PRE, "reset": SELF_RESET_ON_PRE, "learn_lat": LATERAL_RULE_ON_ARRIVAL,
+                      "pre": lateral}
+            delays = {"pre": p.delay, "learn_lat": p.delay}
+        else:
+            on_pre = {"learn": ROBUST_RECURRENT_RULE_ON_PRE, "reset": SELF_RESET_ON_PRE, "pre": lateral}
+            delays = {"pre": p.delay}
+        self.rec = Synapses(G, G, model=ROBUST_RECURRENT_SYNAPSE, on_pre=on_pre, delay=delays, clock=clock,
+                            name=f"{name}_recurrent", namespace=ns)
         pre, post = np.repeat(np.arange(N), N), np.tile(np.arange(N), N)  # synapse k*N + i is Ω[i, k]
         self.rec.connect(i=pre, j=post)
         self.rec.delta = (pre == post).astype(float)
         self.rec.learn.order = self.rec.pre.order - 2
         self.rec.reset.order = self.rec.pre.order - 1
+        if p.lateral_rule == "arrival":
+            self.rec.learn_lat.order = self.rec.pre.order - 2
         self.ff = Synapses(self.inputs, G, model=FEEDFORWARD_SYNAPSE, on_post=HEBBIAN_FEEDFORWARD_RULE_ON_POST,
                            clock=clock, name=f"{name}_feedforward", namespace=ns)
         self.ff.connect(i=np.repeat(np.arange(J), N), j=np.tile(np.arange(N), J))  # synapse j*N + i is F[j, i]

@@ -14,8 +14,10 @@ linear and an RBF SVM are fitted on the standardised training features and score
 
 Outputs: ``fig_conv1_kernels`` (learned conv1 kernels; expected: oriented edges), ``fig_learning`` (STDP
 winners per image and a⁺ over learning), metrics (both SVMs, train/test, chance level, timing), arrays
-(kernels, features, labels). The kernels and features are cached (:class:`b2models.results.StageCache`,
-stage ``recollection_features``) and reused with ``--resume`` and by later protocols.
+(kernels, features, labels, and the conv3 spike pattern of every training and test image, which the
+recollection protocols use as the root layer). The kernels and features are cached
+(:class:`b2models.results.StageCache`, stage ``recollection_features``) and reused with ``--resume`` and by
+later protocols.
 
 Deviations: the learning schedule is shorter than the paper's 3000/5000/6000 images when ``learn_images1..3``
 are set lower (measured runs say which values they used); see :mod:`models.sdnn` for the model's deviations.
@@ -146,23 +148,34 @@ def learn_kernels(net: SpikingConvNet, p: SDNNParams, learn_spikes, seed: int, p
     return kernels, {k: np.asarray(v) for k, v in history.items()}
 
 
-def extract_features(net: SpikingConvNet, p: SDNNParams, spikes, kernels, progress=None, desc="features"):
-    """Per-map maximum potential of conv3 (no threshold) for every image: (n, conv3 maps)."""
-    feats = []
+def extract_features(net: SpikingConvNet, p: SDNNParams, spikes, kernels, progress=None, desc="features",
+                     root_spikes: bool = False):
+    """Per-map maximum potential of conv3 for every image: (n, conv3 maps).
+
+    conv3 keeps its firing threshold, so the run also yields the conv3 ("root layer") spike pattern: with
+    ``root_spikes=True`` the function returns ``(features, root)`` where ``root`` (n, conv3 neurons) holds the
+    spike step of every conv3 neuron (-1: silent). The potentials are never reset within an image and
+    nothing follows conv3, so the features are the same as with the threshold removed.
+    """
+    feats, roots = [], []
     thresholds = [None] * len(net.conv)
     if len(net.conv) > 1:
         thresholds[1] = p.readout_conv2_threshold
-    thresholds[-1] = 1e30
     bar = progress(total=len(spikes), desc=desc, unit="image") if progress else None
     for start in range(0, len(spikes), net.n_images):
         block = spikes[start:start + net.n_images].astype(float)
         res = net.run_chunk(block, kernels, thresholds=thresholds)
         feats.append(readout_features(res.potentials))
+        ts = res.last_ts.reshape(len(block), -1)
+        roots.append(np.where(ts < 1e8, ts, -1).astype(np.int16))
         if bar is not None:
             bar.update(len(block))
     if bar is not None:
         bar.close()
-    return np.concatenate(feats) if feats else np.zeros((0, net.conv[-1]["spec"].maps))
+    n_root = int(np.prod(net.conv[-1]["shape"]))
+    f = np.concatenate(feats) if feats else np.zeros((0, net.conv[-1]["spec"].maps))
+    r = np.concatenate(roots) if roots else np.zeros((0, n_root), dtype=np.int16)
+    return (f, r) if root_spikes else f
 
 
 #: parameters that reach the binary as run arguments (they do not change the generated code)
@@ -201,16 +214,34 @@ def _stage(ctx, p: FeaturesParams) -> dict:
         kernels, hist = learn_kernels(net, p, learn_s, ctx.seed, ctx.progress, ctx.log)
         learn_s_wall = time.perf_counter() - t0
         t0 = time.perf_counter()
-        f_train = extract_features(net, p, train_s, kernels, ctx.progress, "training features")
-        f_test = extract_features(net, p, test_s, kernels, ctx.progress, "test features")
+        f_train, r_train = extract_features(net, p, train_s, kernels, ctx.progress, "training features", True)
+        f_test, r_test = extract_features(net, p, test_s, kernels, ctx.progress, "test features", True)
         extract_wall = time.perf_counter() - t0
         build_s = session.build_s
     arrays = {f"kernel{c + 1}": k for c, k in enumerate(kernels)}
     arrays.update(features_train=f_train, labels_train=train_y, features_test=f_test, labels_test=test_y,
+                  root_train=r_train, root_test=r_test, root_shape=np.asarray(net.conv[-1]["shape"]),
                   history_layer=hist["layer"], history_a_plus=hist["a_plus"], history_winners=hist["winners"],
                   learning_wall_s=learn_s_wall, extraction_wall_s=extract_wall, build_s=build_s,
                   n_extracted=len(train_s) + len(test_s))
     return arrays
+
+
+def stage_config(p: FeaturesParams, seed: int, backend: str, quick: bool) -> dict:
+    """The key of the cached features stage (kernels, SVM features, root-layer spike patterns)."""
+    return {"params": p, "seed": seed, "backend": backend, "quick": quick, "outputs": 2}
+
+
+def features_stage(ctx, p: FeaturesParams, reuse: bool = False) -> dict:
+    """The learned kernels, features and conv3 spike patterns of ``p``: from the stage cache with ``--resume``
+    or ``reuse=True`` (later protocols that take the features as their input), else learned here."""
+    config = stage_config(p, ctx.seed, ctx.backend, ctx.quick)
+    if reuse and ctx.cache is not None:
+        arrays = ctx.cache.load(STAGE, config)
+        if arrays is not None:
+            ctx.log(f"reusing the cached features {ctx.cache.path(STAGE, config)}")
+            return arrays
+    return ctx.cached_stage(STAGE, config, lambda: _stage(ctx, p), "features")
 
 
 def run(ctx) -> dict:
@@ -218,8 +249,7 @@ def run(ctx) -> dict:
     p.validate()
     ctx.log(f"recollection.features: {'digits (--quick)' if ctx.quick else 'Caltech Faces/Motorbikes'}, "
             f"learning images per layer {p.learn_images()}, chunk {p.chunk}, backend={ctx.backend}, seed={ctx.seed}")
-    stage = {"params": p, "seed": ctx.seed, "backend": ctx.backend, "quick": ctx.quick}
-    a = ctx.cached_stage(STAGE, stage, lambda: _stage(ctx, p), "features")
+    a = features_stage(ctx, p)
     metrics = {"chance_level": chance_level(a["labels_test"])}
     for kernel in ("linear", "rbf"):
         r = svm_accuracy(a["features_train"], a["labels_train"], a["features_test"], a["labels_test"],
@@ -237,6 +267,7 @@ def run(ctx) -> dict:
         "s_per_extracted_image": float(a["extraction_wall_s"]) / max(1, int(a["n_extracted"])),
         "build_s": float(a["build_s"]),
         "n_features": int(a["features_train"].shape[1]),
+        "root_spikes_per_test_image": float(np.mean(np.sum(a["root_test"] >= 0, axis=1))),
     })
     ctx.log("accuracy (test): linear SVM {:.3f}, RBF SVM {:.3f}; chance {:.3f}".format(
         metrics["test_accuracy_linear"], metrics["test_accuracy_rbf"], metrics["chance_level"]))
