@@ -23,6 +23,10 @@ PROTOCOL_MODULES = [
     "protocols.resu_compare",
     "protocols.resu_online",
     "protocols.recollection_features",
+    "protocols.recollection_naming",
+    "protocols.recollection_fewshot",
+    "protocols.recollection_oneshot",
+    "protocols.recollection_recall",
     "protocols.multimodal_train",
     "protocols.multimodal_analyse",
     "protocols.multimodal_toy",
@@ -36,6 +40,7 @@ MODEL_MODULES = {
     "resu": "models.resu",
     "resu_online": "models.resu_online",
     "sdnn": "models.sdnn",
+    "recollection": "models.recollection",
     "lca": "models.lca",
 }
 

@@ -1,0 +1,147 @@
+"""Shared parts of the recollection protocols: parameters, the cached root layer, the compiled category network.
+
+Ben Houidi Z (2021). The backpropagation-based recollection hypothesis. arXiv:2101.04137,
+https://doi.org/10.48550/arXiv.2101.04137. The root layer comes from the STDP network of Kheradpisheh et al.
+(2018), https://doi.org/10.1016/j.neunet.2017.12.005, through the cached stage of ``recollection.features``
+(learned once per feature parameters, seed and backend; every recollection protocol reuses it, so no image
+is propagated through the SDNN twice).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from b2models.backend import Session
+from models.recollection import CategoryNetwork, RecollectionParams, initial_weights
+from models.sdnn import network_steps
+from protocols.recollection_features import FeaturesParams, features_stage
+from protocols.recollection_features import quick_params as features_quick
+
+
+@dataclass
+class RecollectionRunParams(FeaturesParams):
+    """Feature network (see ``recollection.features``) plus the category layer (prefix ``cat_``) and naming."""
+
+    per_class: int = 1  # category neurons per class
+    cat_w_mean: float = 0.5  # initial category -> root weights N(mean, std)
+    cat_w_std: float = 0.05
+    cat_a_plus: float = 0.007  # co-occurrence STDP a+
+    cat_a_minus: float = 0.003  # co-occurrence STDP a-
+    lam: float = 1.0  # neuromodulation factor lambda while learning names
+    gain: float = 1.0  # retrograde gain while naming (0: retrieval off)
+    theta_name: float = 5.0  # naming threshold of the spiking decision
+    rule: str = "paper"  # co-occurrence rule: 'paper' or 'published' (the authors' code)
+    epochs: int = 1  # passes over the labelled images
+    features_run: str = ""  # a recollection.features run directory (or its arrays.npz) to take the root layer from
+
+    def recollection(self) -> RecollectionParams:
+        return RecollectionParams(per_class=self.per_class, w_mean=self.cat_w_mean, w_std=self.cat_w_std,
+                                  a_plus=self.cat_a_plus, a_minus=self.cat_a_minus, lam=self.lam, gain=self.gain,
+                                  theta_name=self.theta_name, rule=self.rule, epochs=self.epochs)
+
+    def validate(self):
+        super().validate()
+        self.recollection().validate()
+
+
+def quick_features(p):
+    """--quick: the digits network of ``recollection.features --quick``, other fields kept."""
+    q = features_quick(p)
+    return dataclasses.replace(p, **{f.name: getattr(q, f.name) for f in dataclasses.fields(FeaturesParams)})
+
+
+def feature_params(p: RecollectionRunParams) -> FeaturesParams:
+    """The ``recollection.features`` parameters inside ``p`` (the key of the cached features)."""
+    return FeaturesParams(**{f.name: getattr(p, f.name) for f in dataclasses.fields(FeaturesParams)})
+
+
+ROOT_ARRAYS = ("root_train", "root_test", "labels_train", "labels_test", "features_train", "features_test")
+
+
+def load_features_run(path) -> dict:
+    """The arrays of a finished ``recollection.features`` run (its directory or its arrays.npz)."""
+    from pathlib import Path
+
+    f = Path(path)
+    if f.is_dir():
+        f = f / "arrays.npz"
+    if not f.is_file():
+        raise ValueError(f"features_run={path}: no such recollection.features run (expected {f})")
+    try:
+        with np.load(f, allow_pickle=False) as z:
+            a = {k: z[k] for k in z.files}
+    except Exception as e:  # not an npz, truncated, ...
+        raise ValueError(f"features_run={path}: {f} is not a readable arrays file ({e})") from None
+    missing = [k for k in ROOT_ARRAYS if k not in a]
+    if missing:
+        raise ValueError(f"features_run={path}: {f} lacks {', '.join(missing)} (a recollection.features run "
+                         "from before root-layer patterns were recorded?); rerun recollection.features")
+    return a
+
+
+def root_layer(ctx, p: RecollectionRunParams) -> dict:
+    """The root layer (conv3 spike patterns, labels, SDNN features): from ``features_run`` when given, else the
+    cached features stage of ``p`` (learned here when not cached) plus what the category network needs."""
+    if p.features_run:
+        a = load_features_run(p.features_run)
+        ctx.log(f"root layer from {p.features_run} (its own feature parameters apply, not this run's)")
+    else:
+        a = features_stage(ctx, feature_params(p), reuse=True)
+        if "root_train" not in a:
+            raise ValueError("the cached features hold no root-layer spike patterns; rerun recollection.features")
+    out = {k: np.asarray(v) for k, v in a.items()}
+    last = int(max(out["root_train"].max(), out["root_test"].max()))
+    n_root_steps = max(network_steps(p.n_steps, p.layers())[0], last + 1)
+    out["n_root_steps"] = int(n_root_steps)
+    out["n_classes"] = int(max(out["labels_train"].max(), out["labels_test"].max()) + 1)
+    n_fired = np.sum(out["root_test"] >= 0, axis=1)
+    ctx.log(f"root layer: {out['root_train'].shape[1]} conv3 neurons, {out['root_train'].shape[0]} training / "
+            f"{out['root_test'].shape[0]} test images, {n_fired.mean():.1f} root spikes per test image "
+            f"(min {n_fired.min()}, max {n_fired.max()})")
+    if np.any(n_fired == 0):
+        ctx.log(f"warning: {int(np.sum(n_fired == 0))} test images evoke no root spike (they cannot be named)")
+    return out
+
+
+@contextlib.contextmanager
+def open_category(backend: str, n_root: int, n_classes: int, n_present: int, n_root_steps: int,
+                  rp: RecollectionParams, threads: int = 0):
+    """The compiled category network (one build per code and size; run arguments change everything else)."""
+    key = (n_root, n_classes, n_present, n_root_steps, rp.per_class, rp.rule)
+    with Session(backend, f"recollection_{rp.rule}", key=key, threads=threads) as s:
+        yield CategoryNetwork(n_root, n_classes, n_present, n_root_steps, s, rp)
+
+
+def learn_then_name(net: CategoryNetwork, rp: RecollectionParams, learn_root, learn_y, name_root, lam: float,
+                    seed, epochs: int = 1) -> dict:
+    """One run: learn from ``learn_root``/``learn_y`` (teacher on, gain 0, λ = ``lam``) for ``epochs`` passes,
+    then name ``name_root`` (teacher off, λ = 0, gain ``rp.gain``), from initial weights drawn with ``seed``."""
+    learn_root = np.asarray(learn_root)
+    name_root = np.asarray(name_root)
+    n_l, n_n = len(learn_root) * epochs, len(name_root)
+    root = np.concatenate([np.tile(learn_root, (epochs, 1)), name_root])
+    teach = np.concatenate([np.tile(np.asarray(learn_y), epochs), -np.ones(n_n, dtype=int)])
+    lam_v = np.concatenate([np.full(n_l, float(lam)), np.zeros(n_n)])
+    gain_v = np.concatenate([np.zeros(n_l), np.full(n_n, rp.gain)])
+    w0 = initial_weights(net.n_cat, net.n_root, rp, seed)
+    res = net.run(root, teach, lam_v, gain_v, w0)
+    retro = res.retro[n_l:]
+    return {"scores": net.class_scores(retro), "t_named": class_first(net, res.t_named[n_l:]),
+            "weights": res.weights, "w0": w0, "wall_s": res.wall_s}
+
+
+def class_first(net: CategoryNetwork, t_named) -> np.ndarray:
+    """(n, n_cat) crossing steps → (n, n_classes): the earliest crossing among each class's neurons."""
+    t = np.asarray(t_named)
+    return np.stack([t[:, net.cat_class == c].min(axis=1) for c in range(net.n_classes)], axis=1)
+
+
+def standardise_by(pool, *sets, eps: float = 1e-5):
+    """Scale feature sets with the mean and s.d. of an unlabelled ``pool`` (all training images)."""
+    pool = np.asarray(pool, dtype=float)
+    mean, sd = pool.mean(axis=0), pool.std(axis=0) + eps
+    return [(np.asarray(s, dtype=float) - mean) / sd for s in sets]

@@ -1,0 +1,227 @@
+"""Recollection by retrograde action potentials: co-occurrence rule, naming pathway, protocols at --quick scale."""
+
+import numpy as np
+import pytest
+
+from analysis.recollection import (
+    accuracy,
+    ecdf,
+    name_by_first_crossing,
+    name_by_largest,
+    paired_comparison,
+    recall_matrix,
+    summary,
+)
+from models.recollection import (
+    RULES,
+    CategoryNetwork,
+    RecollectionParams,
+    backward_operators,
+    initial_weights,
+    recall_input_map,
+    reference_learning,
+    reference_retro,
+)
+
+
+def toy_patterns(n_root=24, n_img=10, seed=0):
+    """Class 0 fires root neurons 0-11 at random steps, class 1 neurons 12-23 (plus a shared neuron 5)."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n_img) % 2
+    root = -np.ones((n_img, n_root), dtype=int)
+    for k, c in enumerate(y):
+        own = np.arange(12) + 12 * c
+        fire = own[rng.random(12) < 0.6]
+        root[k, fire] = rng.integers(0, 4, fire.size)
+        root[k, 5] = 2
+    return root, y
+
+
+def open_net(backend, n_root, n_present, p, steps=4):
+    from b2models.backend import Session
+
+    s = Session(backend, f"test_recollection_{p.rule}", key=(n_root, n_present, steps, p.rule, p.per_class))
+    s.open()
+    try:
+        return s, CategoryNetwork(n_root, 2, n_present, steps, s, p)
+    except Exception:
+        s.close()
+        raise
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_co_occurrence_rule_on_toy_patterns_numpy(rule):
+    """The Brian2 synapse code equals the NumPy statement of the rule; the paper's rule potentiates the true
+    class on the root neurons that fired and depresses the other class there; silent neurons do not change."""
+    root, y = toy_patterns()
+    p = RecollectionParams(rule=rule)
+    s, net = open_net("numpy", root.shape[1], 12, p)
+    try:
+        w0 = initial_weights(2, root.shape[1], p, 3)
+        r = net.run(root, y, 40.0, 0.0, w0)
+    finally:
+        s.close()
+    ref = reference_learning(root, y, 40.0, w0, [0, 1], rule=rule)
+    np.testing.assert_allclose(r.weights, ref, atol=1e-12, err_msg=f"{rule}: Brian2 and the NumPy rule differ")
+    dw = r.weights - w0
+    fired0 = np.any(root[y == 0] >= 0, axis=0) & ~np.any(root[y == 1] >= 0, axis=0)  # only class-0 images
+    assert np.all(dw[0, fired0] > 0), "true-class synapses of co-active root neurons must be potentiated"
+    never = ~np.any(root >= 0, axis=0)
+    if rule == "paper":
+        assert np.all(dw[1, fired0] < 0), "paper rule: the other class must be depressed where the root fired"
+        assert np.all(dw[:, never] == 0), "paper rule: root neurons that never fired must keep their weights"
+    else:
+        assert np.all(dw[1, fired0] <= 0) and np.all(dw[0, never] < 0), \
+            "published variant: the true class is depressed where the root neuron stayed silent"
+    # names follow the learned weights
+    assert accuracy(name_by_largest(reference_retro(root, r.weights, np.ones(len(y)))), y) == 1.0
+
+
+def test_gain_switches_retrieval_and_lambda_switches_learning_numpy():
+    root, y = toy_patterns(seed=1)
+    p = RecollectionParams(theta_name=1.5)
+    s, net = open_net("numpy", root.shape[1], 12, p)
+    try:
+        w = initial_weights(2, root.shape[1], p, 4)
+        off = net.run(root, -np.ones(len(y), dtype=int), 0.0, 0.0, w)
+        on = net.run(root, -np.ones(len(y), dtype=int), 0.0, 1.0, w)
+        taught = net.run(root, y, 0.0, 1.0, w)
+    finally:
+        s.close()
+    assert np.all(off.retro == 0), "with the neuromodulatory gain at 0 no retrograde input may arrive"
+    assert np.all(np.isinf(off.t_named)), "with the gain at 0 no category neuron may reach the naming threshold"
+    np.testing.assert_allclose(on.retro, reference_retro(root, w, np.ones(len(y))), atol=1e-12)
+    assert np.all(on.retro > 0)
+    assert np.array_equal(on.weights, w) and np.array_equal(taught.weights, w), "λ = 0 must freeze the weights"
+    # the spiking decision: a neuron is named at a finite step exactly when its total input reached the threshold
+    assert np.array_equal(np.isfinite(on.t_named), on.retro >= 1.5)
+
+
+@pytest.mark.standalone
+def test_category_network_numpy_and_cpp_agree(have_compiler):
+    root, y = toy_patterns(seed=2)
+    p = RecollectionParams(per_class=2)
+    out = {}
+    for backend in ("numpy", "cpp"):
+        s, net = open_net(backend, root.shape[1], 20, p)
+        try:
+            w0 = initial_weights(4, root.shape[1], p, 5)
+            lam = np.r_[np.full(10, 5.0), np.zeros(10)]
+            gain = np.r_[np.zeros(10), np.ones(10)]
+            out[backend] = net.run(np.r_[root, root], np.r_[y, -np.ones(10, dtype=int)], lam, gain, w0)
+        finally:
+            s.close()
+    np.testing.assert_allclose(out["cpp"].weights, out["numpy"].weights, atol=1e-12)
+    np.testing.assert_allclose(out["cpp"].retro, out["numpy"].retro, atol=1e-12)
+    np.testing.assert_array_equal(out["cpp"].t_named, out["numpy"].t_named)
+
+
+def test_bad_inputs_name_the_problem():
+    with pytest.raises(ValueError, match="rule"):
+        RecollectionParams(rule="hebb").validate()
+    with pytest.raises(ValueError, match="per_class"):
+        RecollectionParams(per_class=0).validate()
+    root, y = toy_patterns()
+    p = RecollectionParams()
+    s, net = open_net("numpy", root.shape[1], 12, p)
+    try:
+        w0 = initial_weights(2, root.shape[1], p, 3)
+        with pytest.raises(ValueError, match="root spike steps"):
+            net.run(root[:, :5], y, 1.0, 0.0, w0)
+        with pytest.raises(ValueError, match="root spike steps"):
+            net.run(root + 10, y, 1.0, 0.0, w0)
+        with pytest.raises(ValueError, match="teach_class"):
+            net.run(root, y + 2, 1.0, 0.0, w0)
+        with pytest.raises(ValueError, match="initial weights"):
+            net.run(root, y, 1.0, 0.0, w0[:1])
+        with pytest.raises(ValueError, match="images for a network built for"):
+            net.run(np.r_[root, root], np.r_[y, y], 1.0, 0.0, w0)
+    finally:
+        s.close()
+
+
+def test_features_run_errors(tmp_path):
+    from protocols.recollection_common import load_features_run
+
+    with pytest.raises(ValueError, match="no such recollection.features run"):
+        load_features_run(tmp_path / "missing")
+    bad = tmp_path / "arrays.npz"
+    bad.write_bytes(b"not an npz")
+    with pytest.raises(ValueError, match="not a readable arrays file"):
+        load_features_run(tmp_path)
+    np.savez(bad, features_train=np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="lacks root_train"):
+        load_features_run(bad)
+
+
+def test_analysis_functions_hand_computed():
+    scores = np.array([[3.0, 1.0], [1.0, 2.0], [2.0, 2.0]])
+    assert name_by_largest(scores).tolist() == [0, 1, 0]
+    t = np.array([[4.0, 2.0], [np.inf, np.inf], [3.0, 3.0]])
+    assert name_by_first_crossing(t, np.array([[9.0, 1.0], [1.0, 2.0], [1.0, 5.0]])).tolist() == [1, -1, 1]
+    assert accuracy(np.array([1, -1, 1]), np.array([1, 0, 0])) == pytest.approx(1 / 3)
+    x, f = ecdf([0.9, 0.5, 0.7, 0.7])
+    assert x.tolist() == [0.5, 0.7, 0.7, 0.9] and f.tolist() == [0.25, 0.5, 0.75, 1.0]
+    s = summary([0.5, 0.7, 0.9])
+    assert (s["mean"], s["median"], s["best"], s["worst"]) == pytest.approx((0.7, 0.7, 0.9, 0.5))
+    c = paired_comparison([0.9, 0.5, 0.7], [0.8, 0.6, 0.7])
+    assert (c["a_wins"], c["ties"], c["b_wins"]) == pytest.approx((1 / 3, 1 / 3, 1 / 3))
+    M = recall_matrix([np.array([1.0, 2, 3]), np.array([3.0, 2, 1])], [np.array([2.0, 4, 6]), np.array([1.0, 0, -1])])
+    np.testing.assert_allclose(M, [[1, -1], [-1, 1]])
+    with pytest.raises(ValueError):
+        name_by_largest(np.zeros(3))
+
+
+def test_backward_pass_through_one_conv_layer_is_a_transposed_correlation():
+    """Activity sent back through a 'same' conv layer equals the convolution of the output map with the kernel."""
+    from scipy.signal import convolve2d
+
+    from models.sdnn import ConvSpec
+
+    rng = np.random.default_rng(0)
+    spec = ConvSpec(maps=1, size=3, threshold=1.0, winners=1, offset=1)
+    ops = backward_operators((1, 6, 7), [spec])
+    kernel = rng.random((1, 1, 3, 3))
+    y = rng.random(42)
+    x = recall_input_map(y, [kernel], ops)
+    np.testing.assert_allclose(x.reshape(6, 7), convolve2d(y.reshape(6, 7), kernel[0, 0], mode="same"))
+    # only synapses above the threshold carry the signal
+    x_thr = recall_input_map(y, [kernel], ops, w_threshold=0.5)
+    np.testing.assert_allclose(x_thr.reshape(6, 7),
+                               convolve2d(y.reshape(6, 7), np.maximum(kernel[0, 0] - 0.5, 0), mode="same"))
+
+
+@pytest.mark.slow
+@pytest.mark.standalone
+def test_quick_protocols_name_digits_above_chance(tmp_path, have_compiler):
+    """--quick: digits features (learned once, then reused), many-shot naming clearly above chance; one-shot
+    and few-shot sweeps and the recall map run on the same cached root layer."""
+    from b2models.protocol import Context, protocols
+    from b2models.results import RunWriter, StageCache
+
+    reg = protocols()
+    out = {}
+    for name in ("recollection.naming", "recollection.oneshot", "recollection.fewshot", "recollection.recall"):
+        proto = reg[name]
+        p = proto.quick(proto.params())
+        if name == "recollection.naming":
+            p.compare_rules = False  # the published variant is compared with the reference in the tests above
+        if name == "recollection.oneshot":
+            p.n_pairs = 20
+        if name == "recollection.fewshot":
+            p.shots, p.lams, p.draws = (5, 40), (1.0, 10.0), 2
+        with RunWriter(name, out_root=tmp_path) as writer:
+            ctx = Context(params=p, seed=1, backend="cpp", quick=True, writer=writer,
+                          cache=StageCache(tmp_path / "cache"), show_progress=False)
+            out[name] = (proto.run(ctx), writer.path)
+    m, path = out["recollection.naming"]
+    assert m["test_accuracy"] >= m["chance_level"] + 0.2, \
+        f"naming test accuracy {m['test_accuracy']:.3f} is not clearly above chance {m['chance_level']:.3f}"
+    assert (path / "figures" / "fig_score_difference.png").exists()
+    assert "reusing the cached features" in (out["recollection.oneshot"][1] / "log.txt").read_text(), \
+        "the one-shot sweep must reuse the cached root layer, not propagate the images again"
+    m1 = out["recollection.oneshot"][0]
+    assert m1["n_pairs"] == 20 and 0 <= m1["naming_worst"] <= m1["naming_median"] <= m1["naming_best"] <= 1
+    mf = out["recollection.fewshot"][0]
+    assert mf["acc_n40_lam10"][0] > 0.6, f"40 shots at λ = 10 should name digits well, got {mf['acc_n40_lam10']}"
+    assert (out["recollection.recall"][1] / "figures" / "fig_recall.png").exists()
