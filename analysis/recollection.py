@@ -19,8 +19,13 @@ def _scores(scores, what="scores") -> np.ndarray:
 
 
 def name_by_largest(scores) -> np.ndarray:
-    """Class with the largest score per image (ties: lowest class index)."""
-    return np.argmax(_scores(scores), axis=1)
+    """Class with the largest score per image; -1 (undecided) where the largest score is shared, e.g. an image
+    that evoked no root spike and so no retrograde input at all."""
+    s = _scores(scores)
+    out = np.argmax(s, axis=1)
+    top = np.sort(s, axis=1)
+    out[top[:, -1] == top[:, -2]] = -1
+    return out
 
 
 def name_by_first_crossing(t_named, scores) -> np.ndarray:

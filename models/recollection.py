@@ -210,7 +210,7 @@ class CategoryNetwork:
         self.root = NeuronGroup(self.n_root, ROOT_NEURON, threshold=ROOT_THRESHOLD, reset=ROOT_RESET, clock=clock,
                                 name=f"{name}_root", namespace=ns)
         self.root.ts = 1e9
-        self.category = NeuronGroup(self.n_cat, CATEGORY_NEURON, threshold=CATEGORY_THRESHOLD,
+        self.category = NeuronGroup(self.n_cat, CATEGORY_NEURON, threshold=CATEGORY_THRESHOLD, reset="",
                                     events={"named": CATEGORY_NAMED}, clock=clock, name=f"{name}_category",
                                     namespace=ns)
         self.category.t_named = 1e9

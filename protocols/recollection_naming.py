@@ -86,8 +86,10 @@ def run(ctx) -> dict:
     y_tr, y_te = a["labels_train"], a["labels_test"]
     ctx.log(f"recollection.naming: {len(train_idx)} labelled images ({p.n_train_per_class} per class), "
             f"λ = {p.lam:g}, {p.epochs} epoch(s), rule {p.rule}, backend={ctx.backend}, seed={ctx.seed}")
+    n_fired = np.sum(a["root_test"] >= 0, axis=1)
     metrics = {"chance_level": chance_level(y_te), "n_labelled": int(len(train_idx)),
-               "root_spikes_per_test_image": float(np.mean(np.sum(a["root_test"] >= 0, axis=1)))}
+               "root_spikes_per_test_image": float(np.mean(n_fired)),
+               "silent_test_images": float(np.mean(n_fired == 0))}
     rules = [p.rule] + ([r for r in RULES if r != p.rule] if p.compare_rules else [])
     results = {}
     for rule in rules:
@@ -96,7 +98,9 @@ def run(ctx) -> dict:
         sfx = "" if rule == p.rule else f"_{rule}"
         metrics[f"train_accuracy{sfx}"] = accuracy(name_by_largest(r["scores_train"][train_idx]), y_tr[train_idx])
         metrics[f"train_accuracy_all{sfx}"] = accuracy(name_by_largest(r["scores_train"]), y_tr)
-        metrics[f"test_accuracy{sfx}"] = accuracy(name_by_largest(r["scores_test"]), y_te)
+        named = name_by_largest(r["scores_test"])
+        metrics[f"test_accuracy{sfx}"] = accuracy(named, y_te)
+        metrics[f"test_undecided{sfx}"] = float(np.mean(named < 0))
         first = name_by_first_crossing(r["t_test"], r["scores_test"])
         metrics[f"test_accuracy_spiking{sfx}"] = accuracy(first, y_te)
         metrics[f"test_undecided_spiking{sfx}"] = float(np.mean(first < 0))

@@ -156,7 +156,7 @@ def test_features_run_errors(tmp_path):
 
 def test_analysis_functions_hand_computed():
     scores = np.array([[3.0, 1.0], [1.0, 2.0], [2.0, 2.0]])
-    assert name_by_largest(scores).tolist() == [0, 1, 0]
+    assert name_by_largest(scores).tolist() == [0, 1, -1], "a tie (no evidence) must stay undecided"
     t = np.array([[4.0, 2.0], [np.inf, np.inf], [3.0, 3.0]])
     assert name_by_first_crossing(t, np.array([[9.0, 1.0], [1.0, 2.0], [1.0, 5.0]])).tolist() == [1, -1, 1]
     assert accuracy(np.array([1, -1, 1]), np.array([1, 0, 0])) == pytest.approx(1 / 3)
