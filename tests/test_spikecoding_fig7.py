@@ -125,3 +125,55 @@ def test_poisson_reference_population_error_falls_with_size():
         errs.append(e)
     # the sampling noise falls as 1/N; the rate code's lag behind x (r low-passes the rate) does not
     assert errs[1] < 0.7 * errs[0], f"Poisson population errors {errs} for N = 8, 64: should fall with N"
+
+
+def test_lateral_rule_acts_when_the_delayed_spike_arrives_numpy():
+    """Eq 6 with a 3 ms lateral delay: Ω[1, 0] changes only when cell 0's spike reaches cell 1,
+    with the voltage of cell 1 at that moment (not at the moment cell 0 fired)."""
+    eps, omega0, v1 = 0.5, -0.1, 0.4
+    p = RobustParams(N=2, J=1, noise_per_step=0.0, threshold_jitter=0.0, delay=3 * ms, epsc_tau=2 * ms,
+                     eps_Omega=eps)
+    lam_dt = float(p.lambda_ * p.dt)
+    omegas = {}
+    for n_steps in (3, 4):  # cell 0 fires in step 0; its spike arrives at cell 1 in step 3
+        with Session("numpy", "test_robust_rule_delay") as s:
+            net = RobustNetwork(p, s, n_steps, seed=0)
+            net.F = np.zeros((1, 2))
+            net.Omega = np.array([[-0.5, 0.0], [omega0, -0.5]])
+            net.V = np.array([0.6, v1])
+            res = net.run_chunk(np.zeros((n_steps, 1)), np.zeros((n_steps, 1)), learning=True)
+        assert list(res.spike_i) == [0] and list(res.spike_step) == [0], "expected one spike of cell 0 at step 0"
+        omegas[n_steps] = net.Omega[1, 0]
+        v_end = net.V[1]  # with a PSC the arriving input has not moved V yet: V_1 at arrival
+    assert omegas[3] == omega0, f"Ω[1, 0] changed to {omegas[3]} before the delayed spike arrived"
+    assert v_end == pytest.approx(v1 * (1 - lam_dt) ** 4, rel=1e-9)
+    expected = omega0 - eps * (p.beta * v_end + omega0)  # Eq 6, r_1 = 0, V_1 at arrival
+    at_spike = omega0 - eps * (p.beta * v1 * (1 - lam_dt) + omega0)  # Eq 6 with V_1 when cell 0 fired
+    assert omegas[4] == pytest.approx(expected, rel=1e-9), \
+        f"Ω[1, 0] = {omegas[4]}; Eq 6 with V_1 at arrival gives {expected} (with V_1 at the spike: {at_spike})"
+
+
+def test_learning_with_delay_and_psc_lowers_the_error_numpy(tmp_path):
+    """Fig 7C with a 2 ms lateral delay and 2 ms PSCs: learning lowers the coding error far below that
+    of the unlearned network and of an equally-rated Poisson population, without driving the cells
+    to the one-spike-per-step ceiling (the spike-time form of Eq 6 runs away to 50 Hz, error ≈ 1)."""
+    from b2models.protocol import Context
+    from b2models.results import RunWriter
+    from protocols import spikecoding_fig7 as fig7
+
+    # 8 s of learning at 50× the Fig 2 rates (the spike-time rule reaches 50 Hz within it)
+    p = fig7.Fig7Params(duration=8 * second, chunk=2 * second, test=2 * second, discard=0.2 * second,
+                        n_seeds=1, panels="C", noise_levels="0.001", delays="2", psc_taus="2", eps_scale=50.0)
+    writer = RunWriter("spikecoding.fig7", out_root=tmp_path / "results")
+    with writer:
+        ctx = Context(params=p, seed=1, backend="numpy", quick=True, writer=writer, show_progress=False)
+        m = fig7.run(ctx)
+    tag = "d2ms_tau2ms_noise0.001"
+    before, after = m[f"C_error_before_{tag}"], m[f"C_error_{tag}"]
+    poisson, rate, ceiling = m[f"C_poisson_error_{tag}"], m[f"C_rate_hz_{tag}"], m["C_rate_ceiling_hz"]
+    assert rate < 0.8 * ceiling, f"mean rate {rate:.1f} Hz after learning with a delay is near the " \
+                                 f"one-spike-per-step ceiling ({ceiling:.0f} Hz): lateral learning ran away"
+    assert after < 0.35 * before, f"coding error {before:.4f} before and {after:.4f} after learning with a " \
+                                  "2 ms delay: check where Eq 6 acts on delayed lateral synapses"
+    assert after < 0.25 * poisson, f"error after learning {after:.4f} is not far below the equally-rated " \
+                                   f"Poisson population's {poisson:.4f}"
