@@ -26,7 +26,7 @@ The module holds the whole feature-learning network of the paper's Caltech exper
 How one run works (all of it Brian2 code, ``b2models show sdnn``): a chunk of images goes through ONE run.
 The input is a NeuronGroup that fires when the image's local step equals its entry in a 2-D TimedArray
 (image × pixel; one row per image), so the input changes per run through ``run_args``. Every image lasts
-``t_fwd + 2·R + 1`` steps; ``run_regularly`` on an image clock resets all state at the end of an image, and
+``t_fwd + R + 1`` steps; ``run_regularly`` on an image clock resets all state at the end of an image, and
 StateMonitors on the same clock (scheduled just before the reset) record the conv3 potentials (the readout)
 and the number of STDP winners.
 
@@ -38,11 +38,15 @@ and the number of STDP winners.
   code does): maps that fire in the same step at a position all pass.
 * First-spike pooling: a pool unit counts the input spikes of its window and fires once, one step after
   the first one.
+* A layer can only fire until one step after the last step in which a spike can reach it (input steps
+  0..n_steps−1 plus one step per layer), so its threshold tests are limited to those steps; the results are
+  the same as with tests in every forward step (a candidate fires or is blocked in the step it appears).
 * STDP winners (k per layer and image: 10/4/2) are chosen after the forward part of the image, in R =
-  max min(k, maps) rounds of two steps: the fired, still-enabled neurons of the learning layer send an
+  max min(k, maps) rounds of one step each: the fired, still-enabled neurons of the learning layer send an
   ``offer`` event to a one-neuron selector, whose synapse code keeps the best offer (earliest spike, then
-  highest potential at the spike, then lowest index); the selector fires (while fewer than k winners),
-  marks the winner and disables its map and a neighbourhood (offset 5/2/5 positions) in all maps.
+  highest potential at the spike, then lowest index); in the same step (its threshold test is scheduled
+  after the offers' synapses) the selector fires (while fewer than k winners), marks the winner and
+  disables its map and a neighbourhood (offset 5/2/5 positions) in all maps before the next round.
 * STDP: a winner emits a ``learn`` event that runs the rule on its incoming synapses (a post pathway of
   the conv synapses): Δw = a⁺·w(1−w) if the input spike reached the potential before the output spike,
   else −a⁻·w(1−w) (also when the input never fired); the synapses write through ``linked_var`` into the
@@ -421,7 +425,7 @@ INPUT_NEURON = """
 ts : 1  # step of this pixel's spike in the current image (1e9: none yet)
 """
 #: the pixel fires in the step given by the input array (stim: image × pixel, -1 = no spike)
-INPUT_THRESHOLD = f"abs(stim(t - dt, i) - {LOCAL_STEP}) < 0.5"
+INPUT_THRESHOLD = f"{LOCAL_STEP} < n_steps and abs(stim(t - dt, i) - {LOCAL_STEP}) < 0.5"
 INPUT_RESET = f"ts = {LOCAL_STEP}"
 
 CONV_NEURON = """
@@ -441,8 +445,9 @@ nid : integer (constant)     # neuron index ((m*H + y)*W + x)
 v_th : 1 (shared)            # firing threshold
 learning : 1 (shared)        # 1: this layer learns (offers STDP candidates)
 """
-#: may fire: above threshold, not yet fired, position not taken, inside the forward part of the image
-CONV_CANDIDATE = f"v >= v_th and fired < 0.5 and blocked < 0.5 and {LOCAL_STEP} < t_fwd"
+#: may fire: above threshold, not yet fired, position not taken, and early enough in the image that input can
+#: still have arrived (t_fire: one step after the last step in which the layer can receive a spike)
+CONV_CANDIDATE = f"{LOCAL_STEP} < t_fire and v >= v_th and fired < 0.5 and blocked < 0.5"
 #: ... and no candidate at the same position (other map) has a higher potential (ties: lower map)
 CONV_THRESHOLD = CONV_CANDIDATE + " and n_better == 0"
 CONV_RESET = f"""
@@ -450,10 +455,11 @@ fired = 1
 ts = {LOCAL_STEP}
 v_spike = v
 """
-#: after the forward part, every other step: fired, still-enabled neurons offer themselves as STDP winners
-CONV_OFFER = (f"learning > 0.5 and fired > 0.5 and enabled > 0.5 and {LOCAL_STEP} >= t_fwd and "
-              f"{LOCAL_STEP} < t_fwd + 2*n_rounds and ({LOCAL_STEP} - t_fwd) % 2 == 0")
-CONV_LEARN = "winner > 0.5 and learned < 0.5"
+#: after the forward part, one step per round: fired, still-enabled neurons offer themselves as STDP winners
+CONV_OFFER = (f"learning > 0.5 and {LOCAL_STEP} >= t_fwd and {LOCAL_STEP} < t_fwd + n_rounds and "
+              f"fired > 0.5 and enabled > 0.5")
+#: a chosen winner applies STDP once (winners exist only in the learning layer, after the forward part)
+CONV_LEARN = f"learning > 0.5 and {LOCAL_STEP} > t_fwd and winner > 0.5 and learned < 0.5"
 
 #: lateral inhibition, candidate pathway: count the candidates at the same position that beat this one
 LATERAL_COMPETE_ON_CANDIDATE = """
@@ -469,8 +475,8 @@ blocked : 1            # 1 once another map fired at this position (lateral inhi
 ts : 1                 # step of the spike in this image (1e9: none)
 on : 1 (shared)        # 0: the layer is switched off (nothing propagates beyond it)
 """
-#: first-spike pooling: fire once, one step after the first input spike in the window
-POOL_THRESHOLD = "n_in > 0.5 and fired < 0.5 and blocked < 0.5 and on > 0.5"
+#: first-spike pooling: fire once, one step after the first input spike in the window (t_fire as for conv)
+POOL_THRESHOLD = f"on > 0.5 and {LOCAL_STEP} < t_fire and n_in > 0.5 and fired < 0.5 and blocked < 0.5"
 POOL_RESET = f"""
 fired = 1
 ts = {LOCAL_STEP}
@@ -480,13 +486,14 @@ POOL_ON_PRE = "n_in_post += 1"
 CONV_LEARNING_SYNAPSE = """
 w : 1 (linked)              # the shared kernel coefficient
 k_idx : integer (constant)  # which kernel coefficient: ((m*C + c)*k + dy)*k + dx
-a_plus : 1 (shared)         # a⁺ (LTP)
-a_minus : 1 (shared)        # a⁻ (LTD)
 """
 #: simplified STDP at a winner: Δw = a⁺·w(1−w) if the input spike reached the potential before the output
-#: spike (pre "before or with" post), else Δw = −a⁻·w(1−w), also for inputs that never fired
+#: spike (pre "before or with" post), else Δw = −a⁻·w(1−w), also for inputs that never fired; a⁺ and a⁻
+#: are per-image values (TimedArrays over the images of a run), so a learning-rate schedule can change
+#: within a run
 STDP_ON_LEARN = """
-w = clip(w + (int(ts_pre < ts_post) * a_plus - int(ts_pre >= ts_post) * a_minus) * w * (1 - w), 0, 1)
+rate = int(ts_pre < ts_post) * a_plus(t - dt) - int(ts_pre >= ts_post) * a_minus(t - dt)
+w = clip(w + rate * w * (1 - w), 0, 1)
 """
 
 WINNER_SELECTOR = """
@@ -620,7 +627,7 @@ def lateral_connectivity(shape):
 
 def network_steps(n_steps: int, layers) -> tuple[int, int]:
     """(forward steps, STDP selection rounds) of one image: the input's steps plus one step of delay per
-    layer (the last spikes must reach the last layer), then two steps per winner round."""
+    layer (the last spikes must reach the last layer), then one step per winner round."""
     t_fwd = n_steps + len(layers)
     rounds = max([min(s.winners, s.maps) for s in layers if isinstance(s, ConvSpec)] + [0])
     return t_fwd, rounds
@@ -643,7 +650,7 @@ class SpikingConvNet:
     """The SDNN as one Brian2 network that presents a chunk of ``n_images`` images per run.
 
     ``in_shape`` (C, H, W) is the input layer; ``layers`` a list of :class:`ConvSpec` and :class:`PoolSpec`.
-    Each image takes ``t_fwd + 2·rounds + 1`` steps (see :func:`network_steps`); state is reset at the end of
+    Each image takes ``t_fwd + rounds + 1`` steps (see :func:`network_steps`); state is reset at the end of
     every image by ``run_regularly`` on an image clock, and the potentials of the last conv layer (and with
     ``record=True`` every layer's spike steps) are recorded just before that reset.
 
@@ -674,12 +681,15 @@ class SpikingConvNet:
         self.record = record
         self.dt = dt
         self.t_fwd, self.rounds = network_steps(n_steps, layers)
-        self.n_img = self.t_fwd + 2 * self.rounds + 1
+        self.n_img = self.t_fwd + self.rounds + 1
         self.n_in = int(np.prod(self.in_shape))
         clock = Clock(dt, name=f"{name}_clock")
         image_clock = Clock(self.n_img * dt, name=f"{name}_image_clock")
         self.stim = TimedArray(-np.ones((self.n_images, self.n_in)), dt=self.n_img * dt, name=f"{name}_stim")
-        ns = {"n_img": self.n_img, "t_fwd": self.t_fwd, "n_rounds": self.rounds, "stim": self.stim}
+        self.rate_plus = TimedArray(np.zeros(self.n_images), dt=self.n_img * dt, name=f"{name}_a_plus")
+        self.rate_minus = TimedArray(np.zeros(self.n_images), dt=self.n_img * dt, name=f"{name}_a_minus")
+        ns = {"n_img": self.n_img, "t_fwd": self.t_fwd, "n_rounds": self.rounds, "n_steps": self.n_steps,
+              "stim": self.stim, "a_plus": self.rate_plus, "a_minus": self.rate_minus}
         objs = []
 
         def reset(group, kind):
@@ -699,13 +709,17 @@ class SpikingConvNet:
         prev, shape = self.input, self.in_shape
         for li, spec in enumerate(self.layers):
             lname = f"{name}_L{li + 1}"
+            # the last input spike (step n_steps - 1) reaches layer li in step n_steps - 1 + li, so the layer
+            # can fire only before step t_fire (candidates resolve in the step they appear)
+            t_fire = self.n_steps + li + 1
             if isinstance(spec, ConvSpec):
                 out = conv_out_shape(shape, spec)
                 M, H, W = out
                 n = M * H * W
                 g = NeuronGroup(n, CONV_NEURON, threshold=CONV_THRESHOLD, reset=CONV_RESET,
                                 events={"candidate": CONV_CANDIDATE, "offer": CONV_OFFER, "learn": CONV_LEARN},
-                                clock=clock, name=f"{lname}_conv", namespace=ns)
+                                clock=clock, name=f"{lname}_conv",
+                                namespace=dict(ns, t_fire=t_fire))
                 idx = np.arange(n)
                 g.mp = idx // (H * W)
                 g.py = (idx // W) % H
@@ -746,6 +760,11 @@ class SpikingConvNet:
                 bcast = Synapses(sel, g, on_pre=WINNER_ON_PRE, clock=clock, name=f"{lname}_winner",
                                  namespace=dict(ns, offset=int(spec.offset)))
                 bcast.connect(i=np.zeros(n, dtype=int), j=idx)
+                # a whole round in one step: offers arrive, the selector fires and bars the winner's
+                # neighbourhood before the next step's offers
+                offer.pre.when, offer.pre.order = "synapses", 0
+                sel.thresholder["spike"].when, sel.thresholder["spike"].order = "synapses", 1
+                bcast.pre.when, bcast.pre.order = "synapses", 2
                 objs += [sel, offer, bcast]
                 self.monitors[f"winners{len(self.conv)}"] = StateMonitor(
                     sel, "n_won", record=0, clock=image_clock, when="end", order=0, name=f"{lname}_mon_won")
@@ -760,7 +779,7 @@ class SpikingConvNet:
                 out = pool_out_shape(shape, spec)
                 n = int(np.prod(out))
                 g = NeuronGroup(n, POOL_NEURON, threshold=POOL_THRESHOLD, reset=POOL_RESET, clock=clock,
-                                name=f"{lname}_pool", namespace=ns)
+                                name=f"{lname}_pool", namespace=dict(ns, t_fire=t_fire))
                 g.ts = 1e9
                 g.on = 1
                 reset(g, "pool")
@@ -815,14 +834,15 @@ class SpikingConvNet:
         return out
 
     # -- one run ----------------------------------------------------------------------------------
-    def run_chunk(self, spikes, kernels, *, learn: int | None = None, a_plus: float = 0.0,
-                  a_minus: float = 0.0, thresholds=None, last_layer: int | None = None,
+    def run_chunk(self, spikes, kernels, *, learn: int | None = None, a_plus=0.0,
+                  a_minus=0.0, thresholds=None, last_layer: int | None = None,
                   seed: int | None = None) -> ChunkResult:
         """Present a chunk of images.
 
         ``spikes``: (n_images, n_in) spike steps (-1: none; fewer rows are padded with blank images) or a list
         of ``(spike_step, pixel_index)``; ``kernels``: one array per conv layer; ``learn``: index of the conv
-        layer that learns (None: none); ``thresholds``: per conv layer (None entries keep the spec's value);
+        layer that learns (None: none); ``a_plus``, ``a_minus``: STDP rates of the learning layer, one number
+        or one per image; ``thresholds``: per conv layer (None entries keep the spec's value);
         ``last_layer``: index (in ``layers``) of the last layer that propagates, pools after it are off.
         """
         if isinstance(spikes, list):
@@ -831,6 +851,8 @@ class SpikingConvNet:
         n_given = spikes.shape[0]
         if spikes.ndim != 2 or spikes.shape[1] != self.n_in or n_given > self.n_images:
             raise ValueError(f"spikes of shape {spikes.shape}, expected (<= {self.n_images}, {self.n_in})")
+        if spikes.size and spikes.max() >= self.n_steps:
+            raise ValueError(f"spike steps must be < n_steps = {self.n_steps} (got {spikes.max():g})")
         if n_given < self.n_images:
             spikes = np.concatenate([spikes, -np.ones((self.n_images - n_given, self.n_in))])
         if len(kernels) != len(self.conv):
@@ -839,6 +861,16 @@ class SpikingConvNet:
             raise ValueError(f"learn={learn}: no such conv layer (0..{len(self.conv) - 1})")
         thresholds = list(thresholds) if thresholds is not None else [None] * len(self.conv)
         args = {self.stim: spikes}
+        for ta, rate, what in ((self.rate_plus, a_plus, "a_plus"), (self.rate_minus, a_minus, "a_minus")):
+            rate = np.broadcast_to(np.asarray(rate, dtype=float), (n_given,)) if np.ndim(rate) == 0 else \
+                np.asarray(rate, dtype=float)
+            if rate.shape != (n_given,):
+                raise ValueError(f"{what} of shape {rate.shape}: expected one number or {n_given} "
+                                 "(one per image)")
+            per_image = np.zeros(self.n_images)
+            if learn is not None:
+                per_image[:n_given] = rate
+            args[ta] = per_image
         for c, (layer, kern) in enumerate(zip(self.conv, kernels)):
             kern = np.asarray(kern, dtype=float)
             if kern.shape != self.kernel_shape(c):
@@ -849,8 +881,6 @@ class SpikingConvNet:
             on = learn == c
             args[layer["group"].learning] = 1.0 if on else 0.0
             args[layer["selector"].quota] = layer["spec"].winners if on else 0
-            args[layer["syn"].a_plus] = float(a_plus) if on else 0.0
-            args[layer["syn"].a_minus] = float(a_minus) if on else 0.0
         for pool in self.pools:
             args[pool["group"].on] = 0.0 if (last_layer is not None and pool["layer"] > last_layer) else 1.0
         info = self.session.run(args, seed=seed)

@@ -92,6 +92,53 @@ def test_params_validation():
     assert q.width == q.height == 32
 
 
+def test_cpu_schedule_preset_keeps_paper_defaults_and_explicit_values():
+    from b2models.params import apply_overrides
+    from protocols.recollection_features import CPU_SCHEDULE, FeaturesParams, resolved, stage_config
+
+    paper = FeaturesParams()
+    assert paper.learn_images() == (3000, 5000, 6000) and paper.a_plus_double_every == 500
+    assert resolved(paper) == paper, "without cpu_schedule the paper's schedule must run unchanged"
+    p = apply_overrides(paper, {"cpu_schedule": "true", "learn_images3": "300"})
+    r = resolved(p)
+    assert r.learn_images() == (CPU_SCHEDULE["learn_images1"], CPU_SCHEDULE["learn_images2"], 300), \
+        "an explicit --set must win over the preset"
+    assert (r.a_plus2, r.a_plus_double_every, r.chunk) == (
+        CPU_SCHEDULE["a_plus2"], CPU_SCHEDULE["a_plus_double_every"], CPU_SCHEDULE["chunk"])
+    assert r.conv2_threshold == paper.conv2_threshold and r.winners2 == paper.winners2, "network unchanged"
+    # the preset and the same values given one by one share one cached stage
+    preset = resolved(apply_overrides(paper, {"cpu_schedule": "true"}))
+    explicit = apply_overrides(paper, {k: str(v) for k, v in CPU_SCHEDULE.items()})
+    assert stage_config(preset, 1, "cpp", False) == stage_config(resolved(explicit), 1, "cpp", False)
+
+
+def test_learning_does_not_depend_on_the_chunk_size():
+    """a⁺ follows the schedule image by image, so learning with 2 or 3 images per run gives the same kernels."""
+    from b2models.backend import Session
+    from models.sdnn import ConvSpec, PoolSpec, SDNNParams, SpikingConvNet
+    from protocols.recollection_features import learn_kernels
+
+    layers = [ConvSpec(3, 3, 1.6, winners=2, offset=1), PoolSpec(3, 2, inhibition=True),
+              ConvSpec(4, 3, 1.2, winners=2, offset=1), PoolSpec(2, 2), ConvSpec(3, 3, 1.0, winners=1, offset=0)]
+    rng = np.random.default_rng(12)
+    spikes = np.where(rng.random((6, 120)) < 0.5, rng.integers(0, 5, (6, 120)), -1).astype(np.int8)
+    p = SDNNParams(learn_images1=5, learn_images2=5, learn_images3=4, a_plus1=0.02, a_plus2=0.02, a_plus3=0.02,
+                   a_plus_double_every=2, w_std=0.1)
+    out = {}
+    for chunk in (2, 3):
+        with Session("numpy", f"test_features_chunk{chunk}") as s:
+            net = SpikingConvNet((1, 10, 12), layers, 5, chunk, s)
+            out[chunk] = learn_kernels(net, p, spikes, seed=3)
+    (k2, h2), (k3, h3) = out[2], out[3]
+    for c in range(3):
+        assert h2["winners"][h2["layer"] == c].sum() > 0, f"conv{c + 1}: no STDP winner, the test is empty"
+    np.testing.assert_array_equal(h2["a_plus"], h3["a_plus"])
+    np.testing.assert_array_equal(h2["a_plus"][:5], [0.02, 0.02, 0.04, 0.04, 0.08])
+    for c in range(3):
+        assert np.abs(k2[c] - 0.8).max() > 0.05, f"conv{c + 1} did not learn"
+        np.testing.assert_allclose(k2[c], k3[c], rtol=0, atol=1e-12, err_msg=f"conv{c + 1} depends on the chunk")
+
+
 @pytest.mark.slow
 @pytest.mark.standalone
 def test_quick_learning_on_digits_beats_chance(tmp_path, have_compiler):

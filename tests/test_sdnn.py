@@ -294,7 +294,7 @@ def reference_network(in_shape, layers, n_steps, spikes, kernels, learn=None, a_
 
     t_fwd = n_steps + len(layers)
     rounds = max(min(s.winners, s.maps) for s in layers if isinstance(s, ConvSpec))
-    n_img = t_fwd + 2 * rounds + 1
+    n_img = t_fwd + rounds + 1
     kernels = [np.array(k, dtype=float) for k in kernels]
     conv_ids = [i for i, s in enumerate(layers) if isinstance(s, ConvSpec)]
     th = {}
@@ -447,7 +447,7 @@ def test_network_matches_reference_and_learns_each_layer_numpy():
     spikes = _small_input(10, 3)
     with Session("numpy", "test_sdnn_ref") as s:
         net = SpikingConvNet((1, 10, 12), layers, 5, 3, s, record=True)
-        assert net.n_img == 5 + 5 + 2 * 2 + 1
+        assert net.n_img == 5 + 5 + 2 + 1
         kernels = net.initial_kernels(0.8, 0.1, 3)
         for learn in (0, 1, 2):
             res = net.run_chunk(spikes, kernels, learn=learn, a_plus=0.05, a_minus=0.0375)
@@ -495,6 +495,11 @@ def test_stdp_two_neurons_sign_and_magnitude():
         res3 = net.run_chunk(spikes, [w0], learn=0, a_plus=a_plus, a_minus=a_minus, thresholds=[5.0])
         np.testing.assert_array_equal(res3.kernels[0], w0)
         np.testing.assert_array_equal(net.run_chunk(spikes, [w0]).kernels[0], w0)
+        # per-image rates: the second image of the chunk learns with a⁺ = a⁻ = 0
+        res5 = net.run_chunk(spikes, [w0], learn=0, a_plus=[a_plus, 0.0], a_minus=[a_minus, 0.0])
+        np.testing.assert_allclose(res5.kernels[0].ravel(), w1, rtol=0, atol=1e-15)
+        with pytest.raises(ValueError, match="one per image"):
+            net.run_chunk(spikes, [w0], learn=0, a_plus=[a_plus] * 3)
         # weights stay in [0, 1] even with a huge rate
         res4 = net.run_chunk(spikes, [w0], learn=0, a_plus=50.0, a_minus=50.0)
         assert np.all((res4.kernels[0] >= 0) & (res4.kernels[0] <= 1))
