@@ -116,6 +116,16 @@ def open_category(backend: str, n_root: int, n_classes: int, n_present: int, n_r
         yield CategoryNetwork(n_root, n_classes, n_present, n_root_steps, s, rp)
 
 
+class CategoryBuilder:
+    """Picklable ``build(key)`` for sweeps: one compiled category network per worker (:func:`open_category`)."""
+
+    def __init__(self, backend, threads, n_root, n_classes, n_present, n_root_steps, rp):
+        self.args = (backend, n_root, n_classes, n_present, n_root_steps, rp, threads)
+
+    def __call__(self, key):
+        return open_category(*self.args)
+
+
 def learn_then_name(net: CategoryNetwork, rp: RecollectionParams, learn_root, learn_y, name_root, lam: float,
                     seed, epochs: int = 1) -> dict:
     """One run: learn from ``learn_root``/``learn_y`` (teacher on, gain 0, λ = ``lam``) for ``epochs`` passes,

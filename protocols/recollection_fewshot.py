@@ -27,9 +27,9 @@ from analysis.classify import svm_accuracy
 from analysis.recollection import accuracy, name_by_largest, summary
 from b2models.protocol import Claim, Protocol
 from protocols.recollection_common import (
+    CategoryBuilder,
     RecollectionRunParams,
     learn_then_name,
-    open_category,
     quick_features,
     root_layer,
     standardise_by,
@@ -53,16 +53,6 @@ class FewShotParams(RecollectionRunParams):
             raise ValueError(f"lams must be >= 0, got {self.lams}")
         if self.draws < 1:
             raise ValueError(f"draws must be >= 1, got {self.draws}")
-
-
-class _Builder:
-    """Picklable ``build(key)``: one compiled category network per worker."""
-
-    def __init__(self, backend, threads, n_root, n_classes, n_present, n_root_steps, rp):
-        self.args = (backend, n_root, n_classes, n_present, n_root_steps, rp, threads)
-
-    def __call__(self, key):
-        return open_category(*self.args)
 
 
 class _Point:
@@ -93,8 +83,8 @@ def run(ctx) -> dict:
             f"runs, backend={ctx.backend}, jobs={ctx.jobs}{', dask ' + ctx.dask if ctx.dask else ''}")
     bar = ctx.progress(total=len(points), desc="few-shot runs", unit="run")
     out = ctx.sweep(_Point(rp, a["root_train"], y_tr, a["root_test"]), points,
-                    build=_Builder(ctx.backend, ctx.threads, a["root_train"].shape[1], a["n_classes"], n_present,
-                                   a["n_root_steps"], rp),
+                    build=CategoryBuilder(ctx.backend, ctx.threads, a["root_train"].shape[1], a["n_classes"], n_present,
+                                           a["n_root_steps"], rp),
                     progress=bar.update)
     bar.close()
     acc = np.array([accuracy(o["predicted"], y_te) for o in out]).reshape(len(p.shots), p.draws, len(p.lams))

@@ -30,9 +30,9 @@ from analysis.classify import svm_accuracy
 from analysis.recollection import accuracy, ecdf, name_by_largest, paired_comparison, summary
 from b2models.protocol import Claim, Protocol
 from protocols.recollection_common import (
+    CategoryBuilder,
     RecollectionRunParams,
     learn_then_name,
-    open_category,
     quick_features,
     root_layer,
     standardise_by,
@@ -62,16 +62,6 @@ def draw_pairs(labels, n_pairs: int, rng) -> np.ndarray:
     return np.stack([a[flat // b.size], b[flat % b.size]], axis=1)
 
 
-class _Builder:
-    """Picklable ``build(key)``: one compiled category network per worker."""
-
-    def __init__(self, backend, threads, n_root, n_classes, n_present, n_root_steps, rp):
-        self.args = (backend, n_root, n_classes, n_present, n_root_steps, rp, threads)
-
-    def __call__(self, key):
-        return open_category(*self.args)
-
-
 class _Pair:
     """Picklable ``run_point(net, point)``: learn one pair, name every test image."""
 
@@ -91,7 +81,7 @@ def oneshot_naming(root_train, root_test, y_test, pairs, rp, lam: float, backend
     from b2models.sweep import sweep
 
     points = [{"pair": pr, "seed": [seed, 13, int(pr[0]), int(pr[1])]} for pr in pairs]
-    build = _Builder(backend, threads, root_train.shape[1], 2, 2 + len(root_test), n_root_steps, rp)
+    build = CategoryBuilder(backend, threads, root_train.shape[1], 2, 2 + len(root_test), n_root_steps, rp)
     return np.asarray(sweep(_Pair(rp, lam, root_train, root_test, y_test), points, build=build, jobs=jobs,
                             dask_address=dask, progress=progress), dtype=float)
 
