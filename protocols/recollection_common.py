@@ -66,19 +66,21 @@ def load_features_run(path) -> dict:
     """The arrays of a finished ``recollection.features`` run (its directory or its arrays.npz)."""
     from pathlib import Path
 
+    from data import DataError
+
     f = Path(path)
     if f.is_dir():
         f = f / "arrays.npz"
     if not f.is_file():
-        raise ValueError(f"features_run={path}: no such recollection.features run (expected {f})")
+        raise DataError(f"features_run={path}: no such recollection.features run (expected {f})")
     try:
         with np.load(f, allow_pickle=False) as z:
             a = {k: z[k] for k in z.files}
     except Exception as e:  # not an npz, truncated, ...
-        raise ValueError(f"features_run={path}: {f} is not a readable arrays file ({e})") from None
+        raise DataError(f"features_run={path}: {f} is not a readable arrays file ({e})") from None
     missing = [k for k in ROOT_ARRAYS if k not in a]
     if missing:
-        raise ValueError(f"features_run={path}: {f} lacks {', '.join(missing)} (a recollection.features run "
+        raise DataError(f"features_run={path}: {f} lacks {', '.join(missing)} (a recollection.features run "
                          "from before root-layer patterns were recorded?); rerun recollection.features")
     return a
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from analysis.recollection import accuracy, recall_matrix, recall_naming
 from b2models.protocol import Claim, Protocol
+from data import DataError
 from models.recollection import backward_operators, recall_input_map
 from models.sdnn import dog_contrast
 from protocols.recollection_common import (
@@ -95,14 +96,14 @@ def run(ctx) -> dict:
     ops = backward_operators((1, p.height, p.width), p.layers())
     n_root = int(np.prod(ops[-1][5]))
     if n_root != w.shape[1]:
-        raise ValueError(f"the root layer has {w.shape[1]} neurons but the feature network's conv3 has {n_root}: "
+        raise DataError(f"the root layer has {w.shape[1]} neurons but the feature network's conv3 has {n_root}: "
                          "the feature parameters do not match the root-layer patterns")
     recalled = [recall_input_map(root_drive(w, c, p.recall_drive), kernels, ops, w_threshold=p.backward_w_threshold,
                                  keep=p.backward_keep).reshape(p.height, p.width) for c in range(a["n_classes"])]
     sets = digits_sets(p) if ctx.quick else caltech_sets(p)
     (_, _), (train_x, train_y), (test_x, test_y) = sets
     if not (np.array_equal(train_y, y_tr) and np.array_equal(test_y, y_te)):
-        raise ValueError("the images' labels do not match the root layer's: the root layer comes from other data")
+        raise DataError("the images' labels do not match the root layer's: the root layer comes from other data")
     retina = p.retina()
     dog_tr = np.stack([dog_contrast(x, retina) for x in train_x])
     dog_te = np.stack([dog_contrast(x, retina) for x in test_x])

@@ -141,16 +141,17 @@ def test_bad_inputs_name_the_problem():
 
 
 def test_features_run_errors(tmp_path):
+    from data import DataError
     from protocols.recollection_common import load_features_run
 
-    with pytest.raises(ValueError, match="no such recollection.features run"):
+    with pytest.raises(DataError, match="no such recollection.features run"):
         load_features_run(tmp_path / "missing")
     bad = tmp_path / "arrays.npz"
     bad.write_bytes(b"not an npz")
-    with pytest.raises(ValueError, match="not a readable arrays file"):
+    with pytest.raises(DataError, match="not a readable arrays file"):
         load_features_run(tmp_path)
     np.savez(bad, features_train=np.zeros((2, 3)))
-    with pytest.raises(ValueError, match="lacks root_train"):
+    with pytest.raises(DataError, match="lacks root_train"):
         load_features_run(bad)
 
 
