@@ -42,7 +42,7 @@ from protocols.recollection_common import (
 @dataclass
 class NamingParams(RecollectionRunParams):
     n_train_per_class: int = 200  # labelled training images per class (paper: 200)
-    lam: float = 10.0  # λ while learning names (the few-shot experiment's best value)
+    lam: float = 10.0  # λ while learning names (the paper's few-shot headline value)
     compare_rules: bool = True  # also run the other co-occurrence rule
 
     def validate(self):
