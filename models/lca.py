@@ -178,6 +178,18 @@ LCA_DIRECT_RESET = "u = 0\nb = 0"
 # ----------------------------------------------------------------------------------------
 # parameters and architecture
 # ----------------------------------------------------------------------------------------
+def check_iterations(n_iter: int, tau, dt, eta: float):
+    """The LCA integration settings shared by every layer type: clear errors for unusable values."""
+    if n_iter < 2:
+        raise ValueError(f"n_iter={n_iter} must be >= 2")
+    if not float(tau) > 0 or not float(dt) > 0:
+        raise ValueError(f"tau={tau} and dt={dt} must be positive")
+    if float(dt) / float(tau) > 1:
+        raise ValueError(f"dt/tau = {float(dt) / float(tau):g} > 1 makes the Euler update unstable")
+    if eta < 0:
+        raise ValueError(f"eta={eta} must be >= 0")
+
+
 @dataclass
 class LCAParams:
     """Dynamics and learning of an LCA hierarchy (λ per layer lives in :class:`LayerSpec`)."""
@@ -189,14 +201,7 @@ class LCAParams:
     feedback: bool = True  # top-down feedback (paper Eq 5)
 
     def validate(self):
-        if self.n_iter < 2:
-            raise ValueError(f"n_iter={self.n_iter} must be >= 2")
-        if not float(self.tau) > 0 or not float(self.dt) > 0:
-            raise ValueError(f"tau={self.tau} and dt={self.dt} must be positive")
-        if float(self.dt) / float(self.tau) > 1:
-            raise ValueError(f"dt/tau = {float(self.dt) / float(self.tau):g} > 1 makes the Euler update unstable")
-        if self.eta < 0:
-            raise ValueError(f"eta={self.eta} must be >= 0")
+        check_iterations(self.n_iter, self.tau, self.dt, self.eta)
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,7 @@ import numpy as np
 from brian2 import Clock, EventMonitor, Network, NeuronGroup, Quantity, Synapses, TimedArray, linked_var, ms
 
 from b2models.backend import Session
+from models.lca import check_iterations
 
 # ----------------------------------------------------------------------------------------
 # equations
@@ -234,14 +235,7 @@ class ConvLCAParams:
             raise ValueError(f"stride={self.stride} > kernel_size={self.kernel_size} leaves input pixels uncoded")
         if self.lam < 0:
             raise ValueError(f"lam={self.lam} must be >= 0")
-        if self.n_iter < 2:
-            raise ValueError(f"n_iter={self.n_iter} must be >= 2")
-        if not float(self.tau) > 0 or not float(self.dt) > 0:
-            raise ValueError(f"tau={self.tau} and dt={self.dt} must be positive")
-        if float(self.dt) / float(self.tau) > 1:
-            raise ValueError(f"dt/tau = {float(self.dt) / float(self.tau):g} > 1 makes the Euler update unstable")
-        if self.eta < 0:
-            raise ValueError(f"eta={self.eta} must be >= 0")
+        check_iterations(self.n_iter, self.tau, self.dt, self.eta)
         if self.form not in FORMS:
             raise ValueError(f"form={self.form!r}: expected one of {FORMS}")
         if self.drive_layout not in DRIVE_LAYOUTS:

@@ -152,8 +152,8 @@ def class_first(net: CategoryNetwork, t_named) -> np.ndarray:
     return np.stack([t[:, net.cat_class == c].min(axis=1) for c in range(net.n_classes)], axis=1)
 
 
-def standardise_by(pool, *sets, eps: float = 1e-5):
+def standardise_by(pool, *sets):
     """Scale feature sets with the mean and s.d. of an unlabelled ``pool`` (all training images)."""
-    pool = np.asarray(pool, dtype=float)
-    mean, sd = pool.mean(axis=0), pool.std(axis=0) + eps
-    return [(np.asarray(s, dtype=float) - mean) / sd for s in sets]
+    from analysis.classify import standardise
+
+    return [standardise(pool, s)[1] for s in sets]
