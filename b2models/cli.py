@@ -199,6 +199,15 @@ def _run_seed(args, proto_name, params, seed):
     return str(path), metrics, command
 
 
+def _format(fmt: str, v: float) -> str:
+    """``fmt`` applied to ``v``; an integer format ("{:d}") gets a whole number, or 3 significant digits for a
+    mean over seeds that is not one."""
+    try:
+        return fmt.format(v)
+    except ValueError:
+        return fmt.format(int(v)) if float(v).is_integer() else f"{v:.3g}"
+
+
 def _summary(values, fmt):
     import numpy as np
 
@@ -206,8 +215,8 @@ def _summary(values, fmt):
     if len(vals) == 0:
         return None, "—"
     if len(vals) == 1:
-        return float(vals[0]), fmt.format(vals[0])
-    return float(vals.mean()), f"{fmt.format(vals.mean())} ± {fmt.format(vals.std(ddof=1))} (n={len(vals)})"
+        return float(vals[0]), _format(fmt, vals[0])
+    return float(vals.mean()), f"{_format(fmt, vals.mean())} ± {_format(fmt, vals.std(ddof=1))} (n={len(vals)})"
 
 
 def _parallel_backend(args):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,7 @@ import numpy as np
 from b2models.backend import Session
 from models.recollection import CategoryNetwork, RecollectionParams, initial_weights
 from models.sdnn import network_steps
-from protocols.recollection_features import FeaturesParams, features_stage
+from protocols.recollection_features import FeaturesParams, features_stage, resolved
 from protocols.recollection_features import quick_params as features_quick
 
 
@@ -37,6 +38,7 @@ class RecollectionRunParams(FeaturesParams):
     rule: str = "paper"  # co-occurrence rule: 'paper' or 'published' (the authors' code)
     epochs: int = 1  # passes over the labelled images
     features_run: str = ""  # a recollection.features run directory (or its arrays.npz) to take the root layer from
+    root_threshold: float = 0.0  # conv3 threshold of the root layer; 0: the pattern recorded with the features
 
     def recollection(self) -> RecollectionParams:
         return RecollectionParams(per_class=self.per_class, w_mean=self.cat_w_mean, w_std=self.cat_w_std,
@@ -46,6 +48,9 @@ class RecollectionRunParams(FeaturesParams):
     def validate(self):
         super().validate()
         self.recollection().validate()
+        if not self.root_threshold >= 0:
+            raise ValueError(f"root_threshold={self.root_threshold} must be >= 0 (0: the features run's conv3 "
+                             "pattern)")
 
 
 def quick_features(p):
@@ -59,6 +64,7 @@ def feature_params(p: RecollectionRunParams) -> FeaturesParams:
     return FeaturesParams(**{f.name: getattr(p, f.name) for f in dataclasses.fields(FeaturesParams)})
 
 
+ROOT_STAGE = "recollection_root"
 ROOT_ARRAYS = ("root_train", "root_test", "labels_train", "labels_test", "features_train", "features_test")
 
 
@@ -85,16 +91,76 @@ def load_features_run(path) -> dict:
     return a
 
 
+def features_run_params(path) -> tuple[FeaturesParams, bool]:
+    """The feature parameters (CPU schedule resolved) and ``--quick`` flag of a finished features run."""
+    import json
+    from pathlib import Path
+
+    from data import DataError
+
+    d = Path(path)
+    d = d.parent if d.is_file() else d
+    f = d / "config.json"
+    try:
+        cfg = json.loads(f.read_text())
+        given = cfg["params"]
+        defaults = FeaturesParams()
+        kw = {}
+        for fld in dataclasses.fields(FeaturesParams):
+            if fld.name in given:
+                v = given[fld.name]
+                kw[fld.name] = tuple(v) if isinstance(getattr(defaults, fld.name), tuple) else v
+        return resolved(FeaturesParams(**kw)), bool(cfg.get("quick", False))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DataError(f"features_run={path}: cannot read its parameters from {f} ({e}); they are needed to "
+                        "extract the root layer at root_threshold") from None
+
+
+def _extract_root(ctx, fp: FeaturesParams, quick: bool, kernels, threshold: float) -> dict:
+    """conv3 spike patterns of the training and test images with the learned ``kernels`` and conv3 at
+    ``threshold`` (one forward pass, no learning)."""
+    from models.sdnn import encode_batch
+    from protocols.recollection_features import caltech_sets, digits_sets, extract_features, open_network
+
+    _, (train_x, _), (test_x, _) = digits_sets(fp) if quick else caltech_sets(fp)
+    train_s, test_s = (encode_batch(x, fp.retina()) for x in (train_x, test_x))
+    with open_network(fp, ctx.backend, ctx.threads) as (_, net):
+        _, r_train = extract_features(net, fp, train_s, kernels, ctx.progress, "root layer (training)", True,
+                                      conv3_threshold=threshold)
+        _, r_test = extract_features(net, fp, test_s, kernels, ctx.progress, "root layer (test)", True,
+                                     conv3_threshold=threshold)
+    return {"root_train": r_train, "root_test": r_test}
+
+
 def root_layer(ctx, p: RecollectionRunParams) -> dict:
     """The root layer (conv3 spike patterns, labels, SDNN features): from ``features_run`` when given, else the
-    cached features stage of ``p`` (learned here when not cached) plus what the category network needs."""
+    cached features stage of ``p`` (learned here when not cached) plus what the category network needs.
+    With ``root_threshold`` > 0 the conv3 pattern is extracted again with the learned kernels and that conv3
+    threshold (cached as its own stage)."""
     if p.features_run:
         a = load_features_run(p.features_run)
         ctx.log(f"root layer from {p.features_run} (its own feature parameters apply, not this run's)")
+        if p.root_threshold > 0:
+            fp, quick = features_run_params(p.features_run)
     else:
+        fp, quick = resolved(feature_params(p)), ctx.quick
         a = features_stage(ctx, feature_params(p), reuse=True)
         if "root_train" not in a:
             raise ValueError("the cached features hold no root-layer spike patterns; rerun recollection.features")
+    if p.root_threshold > 0 and p.root_threshold != fp.conv3_threshold:
+        kernels = [np.asarray(a[f"kernel{c + 1}"]) for c in range(3)]
+        config = {"params": fp, "quick": quick, "backend": ctx.backend, "root_threshold": p.root_threshold,
+                  "kernels": hashlib.sha1(b"".join(np.ascontiguousarray(k, dtype=float).tobytes()
+                                                  for k in kernels)).hexdigest()}
+        roots = ctx.cache.load(ROOT_STAGE, config) if ctx.cache is not None else None
+        if roots is None:
+            ctx.log(f"extracting the root layer with conv3 threshold {p.root_threshold:g} "
+                    f"(features learned at {fp.conv3_threshold:g})")
+            roots = ctx.cached_stage(ROOT_STAGE, config, lambda: _extract_root(ctx, fp, quick, kernels,
+                                                                               p.root_threshold), "root layer")
+        else:
+            ctx.log(f"reusing the cached root layer {ctx.cache.path(ROOT_STAGE, config)}")
+        a = dict(a, **roots)
     out = {k: np.asarray(v) for k, v in a.items()}
     last = int(max(out["root_train"].max(), out["root_test"].max()))
     n_root_steps = max(network_steps(p.n_steps, p.layers())[0], last + 1)

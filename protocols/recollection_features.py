@@ -178,18 +178,21 @@ def learn_kernels(net: SpikingConvNet, p: SDNNParams, learn_spikes, seed: int, p
 
 
 def extract_features(net: SpikingConvNet, p: SDNNParams, spikes, kernels, progress=None, desc="features",
-                     root_spikes: bool = False):
+                     root_spikes: bool = False, conv3_threshold: float | None = None):
     """Per-map maximum potential of conv3 for every image: (n, conv3 maps).
 
     conv3 keeps its firing threshold, so the run also yields the conv3 ("root layer") spike pattern: with
     ``root_spikes=True`` the function returns ``(features, root)`` where ``root`` (n, conv3 neurons) holds the
     spike step of every conv3 neuron (-1: silent). The potentials are never reset within an image and
     nothing follows conv3, so the features are the same as with the threshold removed.
+    ``conv3_threshold`` (default: the learning threshold of ``p``) sets the conv3 threshold of this pass.
     """
     feats, roots = [], []
     thresholds = [None] * len(net.conv)
     if len(net.conv) > 1:
         thresholds[1] = p.readout_conv2_threshold
+    if conv3_threshold is not None:
+        thresholds[-1] = float(conv3_threshold)
     bar = progress(total=len(spikes), desc=desc, unit="image") if progress else None
     for start in range(0, len(spikes), net.n_images):
         block = spikes[start:start + net.n_images].astype(float)

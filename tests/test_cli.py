@@ -116,6 +116,15 @@ def test_reproduce_bad_jobs_and_missing_dask(capsys, tmp_path):
         assert code == 2 and "dask" in err
 
 
+def test_seed_summary_formats_integer_claims():
+    from b2models.cli import _summary
+
+    assert _summary([0, 0, 0], "{:d}") == (0.0, "0 ± 0 (n=3)")
+    assert _summary([1, 2], "{:d}")[1] == "1.5 ± 0.707 (n=2)"
+    assert _summary([0.5], "{:.3f}") == (0.5, "0.500")
+    assert _summary([None], "{:.3f}") == (None, "—")
+
+
 @pytest.mark.standalone
 def test_reproduce_writes_report_with_seed_statistics(tmp_path, capsys, have_compiler):
     argv = ["reproduce", "spikecoding.fig2", "--quick", "--seeds", "1", "2", "--no-progress",

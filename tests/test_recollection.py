@@ -226,3 +226,40 @@ def test_quick_protocols_name_digits_above_chance(tmp_path, have_compiler):
     mf = out["recollection.fewshot"][0]
     assert mf["acc_n40_lam10"][0] > 0.6, f"40 shots at λ = 10 should name digits well, got {mf['acc_n40_lam10']}"
     assert (out["recollection.recall"][1] / "figures" / "fig_recall.png").exists()
+
+    # root_threshold: the conv3 pattern extracted again from the learned kernels; at the features' own conv3
+    # threshold the extraction reproduces the recorded pattern, at another it differs and is cached
+    from protocols.recollection_common import _extract_root, feature_params, root_layer
+    from protocols.recollection_features import resolved
+
+    proto = reg["recollection.naming"]
+    p = proto.quick(proto.params())
+    with RunWriter("recollection.naming", out_root=tmp_path) as writer:
+        ctx = Context(params=p, seed=1, backend="cpp", quick=True, writer=writer,
+                      cache=StageCache(tmp_path / "cache"), show_progress=False)
+        base = root_layer(ctx, p)
+        fp = resolved(feature_params(p))
+        again = _extract_root(ctx, fp, True, [base[f"kernel{c + 1}"] for c in range(3)], fp.conv3_threshold)
+        assert np.array_equal(again["root_train"], base["root_train"])
+        assert np.array_equal(again["root_test"], base["root_test"])
+        p.root_threshold = 2 * fp.conv3_threshold
+        high = root_layer(ctx, p)
+        assert not np.array_equal(high["root_test"], base["root_test"])
+        assert np.array_equal(high["labels_test"], base["labels_test"])
+        high2 = root_layer(ctx, p)
+        assert np.array_equal(high2["root_test"], high["root_test"])
+    log = (writer.path / "log.txt").read_text()
+    assert "extracting the root layer with conv3 threshold" in log and "reusing the cached root layer" in log
+
+
+def test_root_threshold_errors(tmp_path):
+    from data import DataError
+    from protocols.recollection_common import RecollectionRunParams, features_run_params
+
+    with pytest.raises(ValueError, match="root_threshold"):
+        RecollectionRunParams(root_threshold=-1.0).validate()
+    with pytest.raises(DataError, match="features_run=.*config.json"):
+        features_run_params(tmp_path)
+    (tmp_path / "config.json").write_text('{"params": {"conv3_threshold": 3.0, "cpu_schedule": true}, "quick": false}')
+    fp, quick = features_run_params(tmp_path)
+    assert fp.conv3_threshold == 3.0 and fp.readout_conv2_threshold == 50.0 and not quick
