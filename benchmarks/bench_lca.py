@@ -6,6 +6,8 @@
   64×8 names, P1 256, 100 iterations, feedback on), frozen dictionaries: images (face + name pairs)
   per second of wall time (best of ``--repeat``) of one run of one protocol chunk (50 presentations),
   per backend (build excluded);
+* ``hierarchy_conv`` (``hierarchy_conv_v1`` in the JSON): the same with the convolutional V1 of
+  ``--set vision=conv`` (16 kernels 8×8 stride 4, padding 4, 1296 code units);
 * ``v1_direct_vs_residual``: one input layer (1024 → 128, 100 iterations) with direct ΦᵀΦ
   inhibition (:class:`models.lca.LCADirectLayer`) and with the residual population
   (:class:`models.lca.LCAHierarchy`), same dictionary and inputs: images/s and the largest code
@@ -52,12 +54,12 @@ def _best(fn, repeat: int) -> float:
     return min(times)
 
 
-def _hierarchy(backend: str, quick: bool, repeat: int) -> dict:
+def _hierarchy(backend: str, quick: bool, repeat: int, vision: str = "dense") -> dict:
     from b2models.backend import Session
     from models.lca import LCAHierarchy
     from protocols.multimodal_train import MultimodalParams, quick_params
 
-    p = MultimodalParams()
+    p = MultimodalParams(vision=vision)
     if quick:
         p = quick_params(p)
     n_pres = p.chunk  # one chunk of the protocol
@@ -65,7 +67,7 @@ def _hierarchy(backend: str, quick: bool, repeat: int) -> dict:
     rng = np.random.default_rng(0)
     x = {k: rng.standard_normal((n_pres, d)) / np.sqrt(d) for k, d in dims.items()}
     lp = p.lca_params()
-    with Session(backend, "bench_lca_hierarchy", key=(n_pres, quick, p.n_iter)) as s:
+    with Session(backend, f"bench_lca_hierarchy_{vision}", key=(n_pres, quick, p.n_iter)) as s:
         t0 = time.perf_counter()
         net = LCAHierarchy(lp, p.layers(), dims, n_pres, s, record_u=False)
         build = time.perf_counter() - t0
@@ -73,7 +75,8 @@ def _hierarchy(backend: str, quick: bool, repeat: int) -> dict:
         wall = _best(lambda: net.run(x), repeat)
     return {"build_s": build, "run_wall_s": wall, "images_per_s": n_pres / wall, "n_pres": n_pres,
             "n_iter": p.n_iter, "steps_per_s": n_pres * p.n_iter / wall,
-            "layers": {L.name: L.n_atoms for L in p.layers()}, "input_dims": dims}
+            "layers": {L.name: L.n_atoms for L in p.layers()}, "code_units": {L.name: L.size for L in p.layers()},
+            "vision": vision, "input_dims": dims}
 
 
 def _direct_vs_residual(backend: str, n_pres: int, quick: bool, repeat: int) -> dict:
@@ -204,7 +207,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per measurement (best is kept)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "lca.json"))
     ap.add_argument("--what", nargs="+", default=["hierarchy", "direct", "conv", "conv_forms"],
-                    choices=["hierarchy", "direct", "conv", "conv_forms"])
+                    choices=["hierarchy", "hierarchy_conv", "direct", "conv", "conv_forms"])
     ap.add_argument("--conv-n-pres", type=int, default=2, help="images per run of the convolutional layer")
     args = ap.parse_args()
     import logging
@@ -222,17 +225,19 @@ def main():
     if {"hierarchy", "direct"} & set(args.what):
         res.update({k: v for k, v in run.items() if k != "date_utc"})
     jobs = {"hierarchy": lambda b: _hierarchy(b, args.quick, args.repeat),
+            "hierarchy_conv_v1": lambda b: _hierarchy(b, args.quick, args.repeat, vision="conv"),
             "v1_direct_vs_residual": lambda b: _direct_vs_residual(b, args.n_pres, args.quick, args.repeat),
             "conv_reference": lambda b: _conv_reference(b, args.conv_n_pres, args.repeat, args.quick),
             "conv_forms_small": lambda b: _conv_forms(b, args.conv_n_pres, args.repeat, args.quick)}
-    picked = {"hierarchy": "hierarchy", "direct": "v1_direct_vs_residual", "conv": "conv_reference",
+    picked = {"hierarchy": "hierarchy", "hierarchy_conv": "hierarchy_conv_v1", "direct": "v1_direct_vs_residual",
+              "conv": "conv_reference",
               "conv_forms": "conv_forms_small"}
     for b in args.backends:
         res.setdefault(b, {})
         for what in args.what:
             key = picked[what]
             res[b][key] = jobs[key](b)
-            if key.startswith("conv"):
+            if key.startswith("conv") or key == "hierarchy_conv_v1":
                 res[b][key]["load_average_at_end"] = os.getloadavg()
                 res[b][key]["run"] = run
             print(json.dumps({b: {key: res[b][key]}}, indent=1), file=sys.stderr, flush=True)

@@ -31,6 +31,15 @@ Brian2 structure of one layer ``L`` (every object named ``{net}_{L}_...``):
 * ``{L}_fb``: one-to-one synapses from the part of the upper layer's E that codes this layer into
   this layer's ``fb``.
 
+A convolutional input layer (``LayerSpec(kind='conv', kernel_size=K, stride=s, pad=q, in_shape=(C, H, W))``)
+is built by :func:`models.lca_conv.build_residual_conv`: code units ``{L}_A`` (one per kernel and output
+position, ``CONV_LCA_FEEDBACK_NEURON``: the same du/dt with the feedback term), a residual population on
+the zero-padded input grid, and a kernel group ``{L}_phi_kernel`` to which every dictionary synapse links
+(``linked_var(..., index='k_idx')``: shared, not copied).  Its code units take the place of ``{L}_A``
+for the layer above (copy and feedback synapses as for a dense layer); ``net.phi[L]`` holds the kernels
+(M, C, K, K).  Learning: ΔΦ_m = η Σ_positions a E[patch], then every kernel is scaled to unit norm.
+:func:`hierarchy_reference` is the whole hierarchy (dense and conv layers, feedback on or off) in numpy.
+
 Per time step every summed variable is computed from the previous step's u and a (x copies and Φa
 first, then ‖E‖², ΦᵀE and the feedback), then all layers integrate together (Euler), so the
 hierarchy is updated synchronously.
@@ -59,8 +68,10 @@ the direct form is kept for frozen single-layer inference and for the measuremen
 
 Deliberate deviations from the paper:
 
-* dense (fully connected) dictionaries at every layer; the paper's vision and text layers are
-  convolutional (a convolutional configuration is only timed, in the benchmark, not built here);
+* only input layers can be convolutional (``LayerSpec(kind='conv')``: shared kernels from
+  :mod:`models.lca_conv`, residual form, per-kernel normalisation); the layers above code the conv
+  layer's dense potential u with dense dictionaries, whereas the paper's upper vision and text layers
+  are convolutional too;
 * the CPU configuration of the protocols is much smaller (sizes in ``protocols/multimodal_train.py``);
 * atoms are normalised after every update (the paper normalises per batch);
 * the protocols start every dictionary from data (:func:`greedy_data_init`): the atoms of a layer are
@@ -204,14 +215,28 @@ class LCAParams:
         check_iterations(self.n_iter, self.tau, self.dt, self.eta)
 
 
+LAYER_KINDS = ("dense", "conv")
+
+
 @dataclass(frozen=True)
 class LayerSpec:
-    """One layer: ``inputs`` names either one stimulus modality or one or more lower layers."""
+    """One layer: ``inputs`` names either one stimulus modality or one or more lower layers.
+
+    ``kind='dense'``: ``n_atoms`` atoms over the whole input.  ``kind='conv'`` (input layers only):
+    ``n_atoms`` shared kernels C×K×K (``kernel_size`` K) applied with ``stride`` to the modality
+    reshaped to ``in_shape`` (C, H, W) and zero-padded by ``pad`` (:mod:`models.lca_conv`); the layer
+    then has n_atoms·Ho·Wo code units, in (kernel, y, x) order, and the layer above codes their u.
+    """
 
     name: str
     n_atoms: int
     inputs: tuple[str, ...]
     lam: float = 0.1  # λ
+    kind: str = "dense"  # 'dense' or 'conv'
+    kernel_size: int = 0  # conv: K
+    stride: int = 1  # conv: s
+    pad: int = 0  # conv: zero padding on each side
+    in_shape: tuple = ()  # conv: (C, H, W) of the input modality
 
     def __post_init__(self):
         if self.n_atoms < 1:
@@ -220,6 +245,37 @@ class LayerSpec:
             raise ValueError(f"layer {self.name!r}: lam={self.lam} must be >= 0")
         if not self.inputs:
             raise ValueError(f"layer {self.name!r} has no inputs")
+        if self.kind not in LAYER_KINDS:
+            raise ValueError(f"layer {self.name!r}: kind={self.kind!r}, expected one of {LAYER_KINDS}")
+        if self.kind == "conv":
+            if len(tuple(self.in_shape)) != 3:
+                raise ValueError(f"layer {self.name!r}: in_shape={self.in_shape} must be (C, H, W) for kind='conv'")
+            self.conv_params()  # geometry errors name the parameter
+
+    @property
+    def is_conv(self) -> bool:
+        return self.kind == "conv"
+
+    def conv_params(self, p: LCAParams | None = None):
+        """The :class:`models.lca_conv.ConvLCAParams` of a conv layer (dynamics from ``p``)."""
+        from models.lca_conv import ConvLCAParams
+
+        p = LCAParams() if p is None else p
+        cp = ConvLCAParams(in_shape=tuple(int(v) for v in self.in_shape), n_kernels=self.n_atoms,
+                           kernel_size=self.kernel_size, stride=self.stride, pad=self.pad, lam=self.lam,
+                           tau=p.tau, dt=p.dt, n_iter=p.n_iter, eta=p.eta)
+        try:
+            cp.validate()
+        except ValueError as err:
+            raise ValueError(f"layer {self.name!r}: {err}") from None
+        return cp
+
+    @property
+    def size(self) -> int:
+        """Number of code units (the input size of the layer above)."""
+        if self.is_conv:
+            return int(np.prod(self.conv_params().out_shape))
+        return self.n_atoms
 
 
 def check_architecture(layers, input_dims: dict) -> dict[str, int]:
@@ -236,12 +292,19 @@ def check_architecture(layers, input_dims: dict) -> dict[str, int]:
                              f"layers below {list(sizes)})")
         if mods and (lower or len(mods) > 1):
             raise ValueError(f"layer {L.name!r}: an input layer codes exactly one modality")
+        if L.is_conv:
+            if not mods:
+                raise ValueError(f"layer {L.name!r}: kind='conv' is only available for input layers "
+                                 f"(it codes {list(L.inputs)})")
+            if int(np.prod(L.in_shape)) != int(input_dims[mods[0]]):
+                raise ValueError(f"layer {L.name!r}: in_shape={tuple(L.in_shape)} has {int(np.prod(L.in_shape))} "
+                                 f"values, the modality {mods[0]!r} has {int(input_dims[mods[0]])}")
         for s in lower:
             if s in feeds:
                 raise ValueError(f"layer {s!r} feeds both {feeds[s]!r} and {L.name!r}")
             feeds[s] = L.name
         n_in[L.name] = int(input_dims[mods[0]]) if mods else sum(sizes[s] for s in lower)
-        sizes[L.name] = L.n_atoms
+        sizes[L.name] = L.size
     return n_in
 
 
@@ -281,16 +344,80 @@ def greedy_data_init(layers, samples: dict, n_iter: int, dt_over_tau: float, rng
     """Dictionaries for a whole hierarchy from data, bottom-up: each layer's atoms are drawn from
     its inputs for ``samples`` (modality -> (n, dim), rows paired across modalities), the inputs of
     a hidden layer being the potentials u of the layers below after ``n_iter`` numpy LCA steps
-    (no feedback) with the dictionaries just drawn.  Returns layer -> N × M."""
+    (no feedback) with the dictionaries just drawn.  Returns layer -> N × M (dense layers) or
+    kernels (M, C, K, K) drawn from input patches (conv layers, :func:`models.lca_conv.patch_kernels`)."""
     phi, u = {}, {}
     for L in layers:
         if L.inputs[0] in samples:
             X = np.asarray(samples[L.inputs[0]], dtype=float)
         else:
             X = np.concatenate([u[s] for s in L.inputs], axis=1)
+        if L.is_conv:
+            from models.lca_conv import conv_lca_reference, patch_kernels
+
+            cp = L.conv_params(LCAParams(tau=1 * ms, dt=dt_over_tau * ms, n_iter=n_iter, eta=0.0))
+            Xc = X.reshape((len(X),) + tuple(cp.in_shape))
+            phi[L.name] = patch_kernels(Xc, cp, rng, noise)
+            _, uc = conv_lca_reference(Xc, phi[L.name], cp, return_u=True)
+            u[L.name] = uc.reshape(len(X), -1)
+            continue
         phi[L.name] = data_dictionary(X, L.n_atoms, rng, noise)
         _, _, u[L.name] = lca_reference(X, phi[L.name], L.lam, n_iter, dt_over_tau, return_u=True)
     return phi
+
+
+def reconstruct(L: LayerSpec, phi, a) -> np.ndarray:
+    """Φa of layer ``L`` for codes a (P, size): the layer's input (P, N); for a conv layer the
+    transposed convolution cropped to the unpadded input, flattened (C, H, W)."""
+    a = np.atleast_2d(np.asarray(a, dtype=float))
+    if not L.is_conv:
+        return a @ np.asarray(phi).T
+    from models.lca_conv import conv_transpose
+
+    cp = L.conv_params()
+    r = conv_transpose(a.reshape((len(a),) + cp.out_shape), phi, cp.stride, cp.padded_shape[1:])
+    q, (_, H, W) = cp.pad, cp.in_shape
+    return r[:, :, q:q + H, q:q + W].reshape(len(a), -1)
+
+
+def hierarchy_reference(layers, phi: dict, inputs: dict, n_iter: int, dt_over_tau: float,
+                        fb_gain: float = 1.0) -> dict:
+    """The whole hierarchy in numpy, the same synchronous Euler update as :class:`LCAHierarchy`:
+    every step computes, from the current u of all layers, each layer's input x (stimulus, zero-padded
+    for conv layers, or the u of the layers below), residual E = x − Φa, drive ΦᵀE and feedback (the
+    part of the upper layer's E that codes this layer), then updates all u together.  ``inputs``:
+    modality -> (P, dim).  Returns layer -> {'a': (P, size), 'u': (P, size)}."""
+    from models.lca_conv import conv_correlate, conv_transpose, pad_input
+
+    spec = {L.name: L for L in layers}
+    P = len(next(iter(inputs.values())))
+    cps = {L.name: L.conv_params() for L in layers if L.is_conv}
+    stim = {}
+    for L in layers:
+        if L.inputs[0] in inputs:
+            x = np.asarray(inputs[L.inputs[0]], dtype=float)
+            stim[L.name] = pad_input(x.reshape((P,) + tuple(cps[L.name].in_shape)), cps[L.name]) if L.is_conv else x
+    u = {L.name: np.zeros((P, L.size)) for L in layers}
+    for _ in range(n_iter):
+        a = {n: soft_threshold(v, spec[n].lam) for n, v in u.items()}
+        E, drive, fb = {}, {}, {n: np.zeros_like(v) for n, v in u.items()}
+        for L in layers:
+            if L.is_conv:
+                cp = cps[L.name]
+                A = a[L.name].reshape((P,) + cp.out_shape)
+                E[L.name] = stim[L.name] - conv_transpose(A, phi[L.name], cp.stride, cp.padded_shape[1:])
+                drive[L.name] = conv_correlate(E[L.name], phi[L.name], cp.stride).reshape(P, -1)
+                continue
+            x = stim[L.name] if L.name in stim else np.concatenate([u[s] for s in L.inputs], axis=1)
+            E[L.name] = x - a[L.name] @ phi[L.name].T
+            drive[L.name] = E[L.name] @ phi[L.name]
+            off = 0
+            for low in L.inputs:
+                if low in spec:
+                    fb[low] = E[L.name][:, off:off + spec[low].size]
+                    off += spec[low].size
+        u = {n: u[n] + dt_over_tau * (-u[n] + drive[n] + a[n] - fb_gain * fb[n]) for n in u}
+    return {n: {"a": soft_threshold(v, spec[n].lam), "u": v} for n, v in u.items()}
 
 
 def lca_reference(x, phi, lam, n_iter, dt_over_tau, feedback_target=None, fb_gain=0.0, return_u=False):
@@ -334,7 +461,15 @@ class LCAHierarchy:
         self.n_pres = int(n_pres)
         self.n_in = check_architecture(self.layers, self.input_dims)
         rng = np.random.default_rng(seed)
-        self.phi = {L.name: random_dictionary(self.n_in[L.name], L.n_atoms, rng) for L in self.layers}
+        self.conv = {L.name: L.conv_params(p) for L in self.layers if L.is_conv}
+        self.phi = {}
+        for L in self.layers:
+            if L.is_conv:
+                from models.lca_conv import random_kernels
+
+                self.phi[L.name] = random_kernels(self.conv[L.name], rng)
+            else:
+                self.phi[L.name] = random_dictionary(self.n_in[L.name], L.n_atoms, rng)
         self.record_u = record_u
         self._build()
 
@@ -346,15 +481,22 @@ class LCAHierarchy:
         p, name = self.p, self.name
         clock = Clock(p.dt, name=f"{name}_clock")
         T = p.n_iter * p.dt
+        dense_mods = {L.inputs[0] for L in self.layers if not L.is_conv and L.inputs[0] in self.input_dims}
         self.stim = {m: TimedArray(np.zeros((self.n_pres, d)), dt=T, name=f"{name}_stim_{m}")
-                     for m, d in self.input_dims.items()}
+                     for m, d in self.input_dims.items() if m in dense_mods}
+        # conv input layers read their zero-padded input from a TimedArray of their own
+        self.conv_stim = {Ln: TimedArray(np.zeros((self.n_pres, int(np.prod(cp.padded_shape)))), dt=T,
+                                         name=f"{name}_stim_{Ln}") for Ln, cp in self.conv.items()}
         # one namespace for every object: expressions like E = x − Φa read the stimulus through E_post
         ns = {"n_iter": p.n_iter, **{f"stim_{m}": ta for m, ta in self.stim.items()}}
         objs = []
         self.A, self.E, self.S, self.mon, self.copies = {}, {}, {}, {}, {}
-        self.feedback_syn = {}
+        self.feedback_syn, self.kernel_group = {}, {}
         for L in self.layers:
             N, M = self.n_in[L.name], L.n_atoms
+            if L.is_conv:
+                objs += self._build_conv(L, clock)
+                continue
             if L.inputs[0] in self.input_dims:
                 mod = L.inputs[0]
                 E = NeuronGroup(N, LCA_RESIDUAL_INPUT.format(stim=f"stim_{mod}"), clock=clock,
@@ -409,6 +551,31 @@ class LCAHierarchy:
         self.net = Network(*objs)
         self.session.build(self.net, self.n_pres * T)
 
+    def _build_conv(self, L, clock) -> list:
+        """A convolutional input layer (residual form, shared kernels, plastic; η is a run argument)."""
+        from models.lca_conv import CONV_LCA_FEEDBACK_NEURON, build_residual_conv
+
+        cp, name = self.conv[L.name], self.name
+        ns = {"n_steps": self.p.n_iter, "n_iter": self.p.n_iter, f"stim_{L.name}": self.conv_stim[L.name]}
+        parts = build_residual_conv(cp, f"{name}_{L.name}", clock, ns, f"stim_{L.name}", self.phi[L.name],
+                                    plastic=True, neuron=CONV_LCA_FEEDBACK_NEURON, drive_order=-2)
+        A = parts["A"]
+        A.lam = L.lam
+        A.tau = self.p.tau
+        A.fb_gain = 1.0 if self.p.feedback else 0.0
+        mon = EventMonitor(A, "done", variables=["a", "u"] if self.record_u else ["a"], name=f"{name}_{L.name}_mon")
+        self.A[L.name], self.E[L.name], self.S[L.name], self.mon[L.name] = A, parts["E"], parts["S"], mon
+        self.kernel_group[L.name] = parts["KG"]
+        return parts["objects"] + [mon]
+
+    def _kernel_args(self, Lname: str) -> dict:
+        KG, k = self.kernel_group[Lname], self.phi[Lname]
+        return {getattr(KG, f"w_{c}"): k[:, c].ravel() for c in range(k.shape[1])}
+
+    def reconstruct(self, layer: str, a) -> np.ndarray:
+        """Φa of ``layer`` with the current dictionary: its input (flattened) for codes a (P, size)."""
+        return reconstruct(self.spec[layer], self.phi[layer], a)
+
     # -- running --------------------------------------------------------------------------
     def run(self, inputs: dict, learn: bool = False, feedback: bool | None = None, seed: int | None = None,
             learn_layers=None) -> dict:
@@ -417,7 +584,10 @@ class LCAHierarchy:
         ``learn``: update the dictionaries (of ``learn_layers``, default all) at the end of every
         presentation; ``feedback``: override :attr:`LCAParams.feedback` for this run.
         """
-        args = {}
+        args, xs = {}, {}
+        extra = set(inputs) - set(self.input_dims)
+        if extra:
+            raise ValueError(f"unknown input modalities {sorted(extra)}; expected {list(self.input_dims)}")
         for m, d in self.input_dims.items():
             x = inputs.get(m)
             if x is None:
@@ -425,14 +595,21 @@ class LCAHierarchy:
             x = np.asarray(x, dtype=float)
             if x.shape != (self.n_pres, d):
                 raise ValueError(f"input {m!r} of shape {x.shape}, expected {(self.n_pres, d)}")
-            args[self.stim[m]] = x
-        extra = set(inputs) - set(self.input_dims)
-        if extra:
-            raise ValueError(f"unknown input modalities {sorted(extra)}; expected {list(self.input_dims)}")
+            xs[m] = x
+            if m in self.stim:
+                args[self.stim[m]] = x
+        for Ln, cp in self.conv.items():
+            from models.lca_conv import pad_input
+
+            x = xs[self.spec[Ln].inputs[0]].reshape((self.n_pres,) + tuple(cp.in_shape))
+            args[self.conv_stim[Ln]] = pad_input(x, cp).reshape(self.n_pres, -1)
         fb = self.p.feedback if feedback is None else feedback
         learn_layers = set(self.spec) if learn_layers is None else set(learn_layers)
         for L in self.layers:
-            args[self.S[L.name].phi] = self.phi[L.name].T.ravel()
+            if L.is_conv:
+                args.update(self._kernel_args(L.name))
+            else:
+                args[self.S[L.name].phi] = self.phi[L.name].T.ravel()
             args[self.S[L.name].eta] = self.p.eta if (learn and L.name in learn_layers) else 0.0
             args[self.A[L.name].fb_gain] = 1.0 if fb else 0.0
         self.session.run(args, seed=seed)
@@ -440,8 +617,15 @@ class LCAHierarchy:
         for L in self.layers:
             M, N = L.n_atoms, self.n_in[L.name]
             if learn and L.name in learn_layers:
-                self.phi[L.name] = np.asarray(self.S[L.name].phi[:]).reshape(M, N).T.copy()
-            out[L.name] = self._read_monitor(self.mon[L.name], M)
+                if L.is_conv:
+                    from models.lca_conv import normalise_kernels
+
+                    KG, (M, C, K, _) = self.kernel_group[L.name], self.phi[L.name].shape
+                    w = np.stack([np.asarray(getattr(KG, f"w_{c}")[:]).reshape(M, K, K) for c in range(C)], axis=1)
+                    self.phi[L.name] = normalise_kernels(w)
+                else:
+                    self.phi[L.name] = np.asarray(self.S[L.name].phi[:]).reshape(M, N).T.copy()
+            out[L.name] = self._read_monitor(self.mon[L.name], L.size)
         return out
 
     def _read_monitor(self, mon, M) -> dict:
@@ -494,12 +678,12 @@ def top_down(net_phi: dict, layers, a_top, path, part_offset: int = 0, part_size
     ``path[1]`` and reconstructed again, down to the input of ``path[-1]``.  Returns (P, N_input).
     """
     spec = {L.name: L for L in layers}
-    r = np.asarray(a_top) @ net_phi[path[0]].T
+    r = reconstruct(spec[path[0]], net_phi[path[0]], a_top)
     if part_size is not None:
         r = r[:, part_offset:part_offset + part_size]
     for name in path[1:]:
         a = soft_threshold(r, spec[name].lam)
-        r = a @ net_phi[name].T
+        r = reconstruct(spec[name], net_phi[name], a)
     return r
 
 

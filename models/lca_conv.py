@@ -70,6 +70,12 @@ Hebbian code × residual rule summed over the positions of the kernel); in the s
 of every kernel is summed (kernel group → one neuron per kernel → back) and the kernels are divided by
 their norm (per-kernel normalisation, custom event ``norm`` of the kernel group).
 
+In a hierarchy (models/lca.py, ``LayerSpec(kind='conv')``) the same objects are built by
+:func:`build_residual_conv` with :data:`CONV_LCA_FEEDBACK_NEURON` (the du/dt also receives the top-down
+term −g (u − Φ_{N+1} a_{N+1}) of the layer above) and always plastic (η = 0 in a run freezes them).
+Settings whose kernels leave the last input rows or columns uncoded (stride that does not tile the
+padded input) are refused by :meth:`ConvLCAParams.validate`.
+
 Deliberate deviations and choices:
 
 * the residual is defined on the zero-padded grid (the padding must be reconstructed as zero), so the
@@ -98,6 +104,17 @@ du/dt = (-u + drive + a) / tau : 1        # τ du/dt = −u + Φᵀ(x − Φ*a) 
 a = (u - lam) * int(u > lam) : 1          # a = T_λ(u) = max(u − λ, 0), the code
 drive : 1                                 # (Φᵀ E)_(m,y,x): strided correlation of E with Φ_m (summed)
 lam : 1 (shared, constant)                # λ, the threshold (sparsity penalty)
+tau : second (shared, constant)           # τ, time constant of u
+"""
+
+#: code units inside a hierarchy (models/lca.py): the same, plus top-down feedback (paper Eq 5)
+CONV_LCA_FEEDBACK_NEURON = """
+du/dt = (-u + drive + a - fb_gain * fb) / tau : 1  # τ du/dt = −u + Φᵀ(x − Φ*a) + a − g (u − Φ_{N+1} a_{N+1})
+a = (u - lam) * int(u > lam) : 1          # a = T_λ(u) = max(u − λ, 0), the code
+drive : 1                                 # (Φᵀ E)_(m,y,x): strided correlation of E with Φ_m (summed)
+fb : 1                                    # E_{N+1} of this unit: u − Φ_{N+1} a_{N+1} (summed, one-to-one)
+lam : 1 (shared, constant)                # λ, the threshold (sparsity penalty)
+fb_gain : 1 (shared, constant)            # g: 1 = top-down feedback on, 0 = off
 tau : second (shared, constant)           # τ, time constant of u
 """
 
@@ -233,6 +250,14 @@ class ConvLCAParams:
             raise ValueError(f"kernel_size={self.kernel_size} is larger than the padded input {Hp}×{Wp}")
         if self.stride > self.kernel_size:
             raise ValueError(f"stride={self.stride} > kernel_size={self.kernel_size} leaves input pixels uncoded")
+        _, Ho, Wo = self.out_shape
+        C, H, W = (int(v) for v in self.in_shape)
+        reach = (self.stride * (Ho - 1) + self.kernel_size, self.stride * (Wo - 1) + self.kernel_size)
+        if reach[0] < self.pad + H or reach[1] < self.pad + W:
+            raise ValueError(f"stride={self.stride} does not tile the input: with kernel_size={self.kernel_size} "
+                             f"and pad={self.pad} the kernels reach {reach[0]}×{reach[1]} of the padded "
+                             f"{Hp}×{Wp} grid, the last input rows/columns stay uncoded (choose stride, "
+                             f"kernel_size and pad with (H + 2·pad − kernel_size) divisible by stride)")
         if self.lam < 0:
             raise ValueError(f"lam={self.lam} must be >= 0")
         check_iterations(self.n_iter, self.tau, self.dt, self.eta)
@@ -391,8 +416,9 @@ def conv_transpose(a, kernel, stride: int, padded_hw) -> np.ndarray:
     return out
 
 
-def conv_lca_reference(x, kernel, p: ConvLCAParams, n_iter: int | None = None) -> np.ndarray:
-    """The same Euler update in numpy (residual form): codes (P, M, Ho, Wo) after ``n_iter`` steps."""
+def conv_lca_reference(x, kernel, p: ConvLCAParams, n_iter: int | None = None, return_u: bool = False):
+    """The same Euler update in numpy (residual form): codes (P, M, Ho, Wo) after ``n_iter`` steps
+    (and the potentials u if ``return_u``)."""
     xp = pad_input(x, p)
     kernel = np.asarray(kernel, dtype=float)
     k = float(p.dt) / float(p.tau)
@@ -401,7 +427,22 @@ def conv_lca_reference(x, kernel, p: ConvLCAParams, n_iter: int | None = None) -
         a = np.maximum(u - p.lam, 0.0)
         E = xp - conv_transpose(a, kernel, p.stride, p.padded_shape[1:])
         u = u + k * (-u + conv_correlate(E, kernel, p.stride) + a)
+    if return_u:
+        return np.maximum(u - p.lam, 0.0), u
     return np.maximum(u - p.lam, 0.0)
+
+
+def patch_kernels(x, p: ConvLCAParams, rng: np.random.Generator, noise: float = 0.01) -> np.ndarray:
+    """Kernels (M, C, K, K) started from data: patches of the padded inputs x (P, C, H, W) at random
+    inputs and kernel positions of the code grid, plus a little Gaussian noise, unit norm."""
+    xp = pad_input(x, p)
+    M, C, K, _ = p.kernel_shape
+    _, Ho, Wo = p.out_shape
+    n, y, xx = rng.integers(len(xp), size=M), rng.integers(Ho, size=M), rng.integers(Wo, size=M)
+    s = p.stride
+    patches = np.stack([xp[n[k], :, s * y[k]:s * y[k] + K, s * xx[k]:s * xx[k] + K] for k in range(M)])
+    scale = noise * np.mean(np.linalg.norm(patches.reshape(M, -1), axis=1)) / np.sqrt(C * K * K)
+    return normalise_kernels(patches + max(scale, 1e-6) * rng.standard_normal(patches.shape))
 
 
 # ----------------------------------------------------------------------------------------
@@ -447,6 +488,96 @@ def _shared_synapses(source, target, pre, post, k_idx, model: str, kernel_group,
     return syn
 
 
+def build_residual_conv(p: ConvLCAParams, name: str, clock, ns: dict, stim: str, kernel, plastic: bool,
+                        neuron: str = CONV_LCA_NEURON, drive_order: int = -1) -> dict:
+    """The Brian2 objects of one residual-form conv LCA layer (shared by :class:`ConvLCALayer` and the
+    hierarchy of models/lca.py): residual population ``{name}_E``, code units ``{name}_A`` (``neuron``:
+    :data:`CONV_LCA_NEURON`, or :data:`CONV_LCA_FEEDBACK_NEURON` inside a hierarchy), kernel group
+    ``{name}_phi_kernel`` holding ``kernel`` (M, C, K, K), dictionary synapses ``{name}_phi`` (and
+    ``{name}_phiT``), the residual updates and resets and, if ``plastic``, Hebbian learning with
+    per-kernel normalisation.  ``stim``: the namespace name of the 2-D TimedArray holding the padded
+    input (one row per presentation, channel-major); ``ns`` must also hold ``n_steps``.
+    Returns {'objects', 'A', 'E', 'S', 'KG', 'n_synapses'}."""
+    C, Hp, Wp = p.padded_shape
+    M, Ho, Wo = p.out_shape
+    n_code = M * Ho * Wo
+    T = p.n_steps * p.dt
+    n_pos, n_kpos = Hp * Wp, M * p.kernel_size**2
+    ns = {**ns, "n_pos": n_pos}
+    weights = [f"w_{c}" for c in range(C)]
+    n_synapses, objs = {}, []
+    E = NeuronGroup(n_pos, per_channel(CONV_LCA_RESIDUAL_CHANNEL, C), clock=clock, namespace=ns,
+                    name=f"{name}_E")
+    events = {"active": CONV_LCA_ACTIVE_EVENT, "done": CONV_LCA_DONE_EVENT}
+    if plastic:
+        events["learn"] = CONV_LCA_LEARN_EVENT
+    A = NeuronGroup(n_code, neuron, method="euler", clock=clock, namespace=ns, order=0,
+                    events=events, name=f"{name}_A")
+    KG = NeuronGroup(n_kpos, CONV_LCA_KERNEL + per_channel(CONV_LCA_KERNEL_CHANNEL, C), clock=clock,
+                     namespace=ns, events={"norm": CONV_LCA_DONE_EVENT} if plastic else {},
+                     name=f"{name}_phi_kernel")
+    code, pos, k_idx = position_connectivity(p)
+    on_pre = {"recon": per_channel(CONV_LCA_RECON_ON_PRE_CHANNEL, C)}
+    on_event = {"recon": "active"}
+    model = CONV_LCA_DICTIONARY_SYNAPSE + per_channel(CONV_LCA_WEIGHT_CHANNEL, C)
+    if p.drive_layout == "code_major":
+        model += CONV_LCA_DRIVE_ON_DICTIONARY.format(terms=per_channel(CONV_LCA_DRIVE_TERM_POST, C, " + "))
+    if plastic:
+        on_pre["learn"] = per_channel(CONV_LCA_LEARNING_ON_PRE_CHANNEL, C)
+        on_event["learn"] = "learn"
+        model += CONV_LCA_LEARNING_RATE
+    S = _shared_synapses(A, E, code, pos, k_idx, model, KG, weights, name=f"{name}_phi", clock=clock,
+                         on_pre=on_pre, on_event=on_event, namespace=ns)
+    n_synapses["dictionary"] = int(code.size)
+    if p.drive_layout == "code_major":
+        S.summed_updaters["drive_pre"].order = drive_order
+        objs.append(S)
+    else:
+        # kernel-major order: consecutive synapses add into different code units (no dependency
+        # chain through one accumulator) and read the same shared coefficients for long runs
+        order = np.lexsort((code, k_idx))
+        model_d = (CONV_LCA_DRIVE_SYNAPSE.format(terms=per_channel(CONV_LCA_DRIVE_TERM_PRE, C, " + "))
+                   + per_channel(CONV_LCA_WEIGHT_CHANNEL, C))
+        SD = _shared_synapses(E, A, pos[order], code[order], k_idx[order], model_d, KG, weights,
+                              name=f"{name}_phiT", clock=clock, namespace=ns)
+        del order
+        SD.summed_updaters["drive_post"].order = drive_order
+        n_synapses["drive"] = int(code.size)
+        objs += [S, SD]
+    del code, pos, k_idx
+    if plastic:
+        S.eta = p.eta
+        S.learn.order = 2  # after the new residual of the same step
+    # order within a step: Φᵀ E (groups, −1), u (groups, 0), events, then in the synapses slot
+    # recon cleared (−1), Φ*a added by the active units (0), E = x − Φ*a stored (1), learning (2)
+    clear_code = per_channel(CONV_LCA_RECON_CLEAR_CHANNEL, C)
+    update_code = per_channel(CONV_LCA_RESIDUAL_UPDATE_CHANNEL, C).format(stim=stim)
+    clear = E.run_regularly(clear_code, when="synapses", order=-1, name=f"{name}_clear")
+    update = E.run_regularly(update_code, when="synapses", order=1, name=f"{name}_residual")
+    reset_E = E.run_regularly(clear_code + "\n" + update_code, dt=T, when="start", name=f"{name}_reset_E")
+    reset = A.run_regularly(CONV_LCA_RESET, dt=T, when="start", name=f"{name}_reset")
+    objs += [E, A, KG, clear, update, reset_E, reset]
+    if plastic:
+        KN = NeuronGroup(M, CONV_LCA_KERNEL_NORM, clock=clock, name=f"{name}_knorm")
+        kk = np.arange(n_kpos)
+        per_kernel = p.kernel_size**2
+        Sn = Synapses(KG, KN, CONV_LCA_NORM_SYNAPSE.format(terms=per_channel(CONV_LCA_NORM_TERM, C, " + ")),
+                      clock=clock, name=f"{name}_knormsyn")
+        Sn.connect(i=kk, j=kk // per_kernel)
+        Sb = Synapses(KN, KG, CONV_LCA_NORM_BROADCAST, clock=clock, name=f"{name}_knormbc")
+        Sb.connect(i=kk // per_kernel, j=kk)
+        Sn.summed_updaters["n2_post"].when = "end"
+        Sn.summed_updaters["n2_post"].order = 1
+        Sb.summed_updaters["n2_post"].when = "end"
+        Sb.summed_updaters["n2_post"].order = 2
+        KG.run_on_event("norm", per_channel(CONV_LCA_NORMALISE_CHANNEL, C), when="end", order=3)
+        objs += [KN, Sn, Sb]
+    kernel = np.asarray(kernel, dtype=float)
+    for c in range(C):
+        setattr(KG, f"w_{c}", kernel[:, c].ravel())
+    return {"objects": objs, "A": A, "E": E, "S": S, "KG": KG, "n_synapses": n_synapses}
+
+
 class ConvLCALayer:
     """One convolutional LCA layer, built once in ``session``, run on chunks of ``n_pres`` inputs.
 
@@ -485,78 +616,10 @@ class ConvLCALayer:
         ns = {"stim": self.stim, "n_steps": p.n_steps}
         objs = []
         if p.form == "residual":
-            n_pos, n_kpos = Hp * Wp, M * p.kernel_size**2
-            ns["n_pos"] = n_pos
-            weights = [f"w_{c}" for c in range(C)]
-            E = NeuronGroup(n_pos, per_channel(CONV_LCA_RESIDUAL_CHANNEL, C), clock=clock, namespace=ns,
-                            name=f"{name}_E")
-            events = {"active": CONV_LCA_ACTIVE_EVENT, "done": CONV_LCA_DONE_EVENT}
-            if self.plastic:
-                events["learn"] = CONV_LCA_LEARN_EVENT
-            A = NeuronGroup(n_code, CONV_LCA_NEURON, method="euler", clock=clock, namespace=ns, order=0,
-                            events=events, name=f"{name}_A")
-            KG = NeuronGroup(n_kpos, CONV_LCA_KERNEL + per_channel(CONV_LCA_KERNEL_CHANNEL, C), clock=clock,
-                             namespace=ns, events={"norm": CONV_LCA_DONE_EVENT} if self.plastic else {},
-                             name=f"{name}_phi_kernel")
-            code, pos, k_idx = position_connectivity(p)
-            on_pre = {"recon": per_channel(CONV_LCA_RECON_ON_PRE_CHANNEL, C)}
-            on_event = {"recon": "active"}
-            model = CONV_LCA_DICTIONARY_SYNAPSE + per_channel(CONV_LCA_WEIGHT_CHANNEL, C)
-            if p.drive_layout == "code_major":
-                model += CONV_LCA_DRIVE_ON_DICTIONARY.format(terms=per_channel(CONV_LCA_DRIVE_TERM_POST, C, " + "))
-            if self.plastic:
-                on_pre["learn"] = per_channel(CONV_LCA_LEARNING_ON_PRE_CHANNEL, C)
-                on_event["learn"] = "learn"
-                model += CONV_LCA_LEARNING_RATE
-            S = _shared_synapses(A, E, code, pos, k_idx, model, KG, weights, name=f"{name}_phi", clock=clock,
-                                 on_pre=on_pre, on_event=on_event, namespace=ns)
-            self.n_synapses["dictionary"] = int(code.size)
-            if p.drive_layout == "code_major":
-                S.summed_updaters["drive_pre"].order = -1
-                objs.append(S)
-            else:
-                # kernel-major order: consecutive synapses add into different code units (no dependency
-                # chain through one accumulator) and read the same shared coefficients for long runs
-                order = np.lexsort((code, k_idx))
-                model_d = (CONV_LCA_DRIVE_SYNAPSE.format(terms=per_channel(CONV_LCA_DRIVE_TERM_PRE, C, " + "))
-                           + per_channel(CONV_LCA_WEIGHT_CHANNEL, C))
-                SD = _shared_synapses(E, A, pos[order], code[order], k_idx[order], model_d, KG, weights,
-                                      name=f"{name}_phiT", clock=clock, namespace=ns)
-                del order
-                SD.summed_updaters["drive_post"].order = -1
-                self.n_synapses["drive"] = int(code.size)
-                objs += [S, SD]
-            del code, pos, k_idx
-            if self.plastic:
-                S.eta = p.eta
-                S.learn.order = 2  # after the new residual of the same step
-            # order within a step: Φᵀ E (groups, −1), u (groups, 0), events, then in the synapses slot
-            # recon cleared (−1), Φ*a added by the active units (0), E = x − Φ*a stored (1), learning (2)
-            clear_code = per_channel(CONV_LCA_RECON_CLEAR_CHANNEL, C)
-            update_code = per_channel(CONV_LCA_RESIDUAL_UPDATE_CHANNEL, C).format(stim="stim")
-            clear = E.run_regularly(clear_code, when="synapses", order=-1, name=f"{name}_clear")
-            update = E.run_regularly(update_code, when="synapses", order=1, name=f"{name}_residual")
-            reset_E = E.run_regularly(clear_code + "\n" + update_code, dt=T, when="start", name=f"{name}_reset_E")
-            reset = A.run_regularly(CONV_LCA_RESET, dt=T, when="start", name=f"{name}_reset")
-            objs += [E, A, KG, clear, update, reset_E, reset]
-            if self.plastic:
-                KN = NeuronGroup(M, CONV_LCA_KERNEL_NORM, clock=clock, name=f"{name}_knorm")
-                kk = np.arange(n_kpos)
-                per_kernel = p.kernel_size**2
-                Sn = Synapses(KG, KN, CONV_LCA_NORM_SYNAPSE.format(terms=per_channel(CONV_LCA_NORM_TERM, C, " + ")),
-                              clock=clock, name=f"{name}_knormsyn")
-                Sn.connect(i=kk, j=kk // per_kernel)
-                Sb = Synapses(KN, KG, CONV_LCA_NORM_BROADCAST, clock=clock, name=f"{name}_knormbc")
-                Sb.connect(i=kk // per_kernel, j=kk)
-                Sn.summed_updaters["n2_post"].when = "end"
-                Sn.summed_updaters["n2_post"].order = 1
-                Sb.summed_updaters["n2_post"].when = "end"
-                Sb.summed_updaters["n2_post"].order = 2
-                KG.run_on_event("norm", per_channel(CONV_LCA_NORMALISE_CHANNEL, C), when="end", order=3)
-                objs += [KN, Sn, Sb]
-            for c in range(C):
-                setattr(KG, f"w_{c}", self.kernel[:, c].ravel())
-            self.S, self.KG = S, KG
+            parts = build_residual_conv(p, name, clock, ns, "stim", self.kernel, self.plastic)
+            objs += parts["objects"]
+            A, self.S, self.KG = parts["A"], parts["S"], parts["KG"]
+            self.n_synapses.update(parts["n_synapses"])
         else:
             X = NeuronGroup(n_in, CONV_LCA_GRAM_INPUT.format(stim="stim"), clock=clock, namespace=ns,
                             events={"present": CONV_LCA_PRESENT_EVENT}, name=f"{name}_X")

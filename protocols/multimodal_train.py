@@ -8,7 +8,9 @@ image (``test_fraction``), each paired with the person's rendered name.  The mod
 ``face_size``² grayscale images (block-averaged from the 64×64 crops) and names block-averaged by
 ``name_pool`` (128×16 → 64×8 at 2); every image is made zero-mean and scaled to unit L2 norm.
 
-LCA hierarchy (:mod:`models.lca`, residual form, dense dictionaries): vision V1→V2→V3 and text T1→T2, a
+LCA hierarchy (:mod:`models.lca`, residual form, dense dictionaries; ``--set vision=conv`` makes V1
+convolutional: ``conv_kernels`` shared kernels of ``conv_kernel_size``² with stride ``conv_stride`` and
+padding ``conv_pad``, V2 coding its dense potential u): vision V1→V2→V3 and text T1→T2, a
 joint layer P1 coding the dense potentials of V3 and T2 together, top-down feedback on (``feedback``).
 All dictionaries start from data (:func:`models.lca.greedy_data_init`: atoms drawn from each layer's
 inputs for random training pairs, bottom-up). Training: ``epochs`` passes over the shuffled training
@@ -30,7 +32,12 @@ Scale (deviation from the paper: 3 epochs over ~5,800 faces, convolutional layer
 0.1), 1 epoch; ``--quick``: 10 people, 8 training faces each, 16×16 faces, 32×4 names, layers of
 48/48/64, 60 iterations, 1 epoch (LFW is needed in both; no packaged alternative exists). Measured on
 the shared 2-core machine (cpp): default 956 s in all (build 150 s, 200 training presentations 229 s),
-``--quick`` 96 s with a compiled binary (381 s including the first compile).
+``--quick`` 96 s with a compiled binary (381 s including the first compile).  Convolutional V1 for the
+CPU (``--set vision=conv``): 16 kernels 8×8, stride 4, padding 4 on the 32×32 faces → 16×9×9 = 1296 code
+units (1.3× overcomplete), kernels started from face patches (:func:`models.lca_conv.patch_kernels`).
+``--set scale=paper`` selects :data:`PAPER_SIZE` (for a GPU; not run here): all people, 64×64 RGB faces,
+128×16 names, conv V1 of 64 kernels 7×7 stride 2, dense V2/V3/T1/T2 of 512, P1 512, 400 iterations,
+3 epochs.
 """
 
 from __future__ import annotations
@@ -73,8 +80,23 @@ class MultimodalParams:
     ffa_l1: float = 1e-4
     ffa_lr: float = 1e-3
     top_people: int = 10  # people analysed for invariant neurons
+    vision: str = "dense"  # V1: 'dense' (v_atoms[0] atoms) or 'conv' (shared kernels, conv_* below)
+    conv_kernels: int = 16  # conv V1: number of kernels M
+    conv_kernel_size: int = 8  # conv V1: kernel size K (face_channels × K × K)
+    conv_stride: int = 4  # conv V1: stride s
+    conv_pad: int = 4  # conv V1: zero padding on each side
+    face_channels: int = 1  # 1: gray faces, 3: RGB (channel-major)
+    scale: str = "cpu"  # 'cpu' (the values above) or 'paper' (PAPER_SIZE replaces them; for a GPU)
 
     def validate(self):
+        if self.vision not in VISION_KINDS:
+            raise ValueError(f"vision={self.vision!r}: expected one of {VISION_KINDS}")
+        if self.scale not in SCALES:
+            raise ValueError(f"scale={self.scale!r}: expected one of {SCALES}")
+        if self.face_channels not in (1, 3):
+            raise ValueError(f"face_channels={self.face_channels} must be 1 (gray) or 3 (RGB)")
+        if self.scale == "paper":
+            return self.effective().validate()
         if self.n_people < 2 or self.max_train < 1 or self.max_test < 1:
             raise ValueError(f"need n_people >= 2, max_train >= 1, max_test >= 1 "
                              f"(got {self.n_people}, {self.max_train}, {self.max_test})")
@@ -91,6 +113,13 @@ class MultimodalParams:
         if self.top_people < 1:
             raise ValueError(f"top_people={self.top_people} must be >= 1")
         self.lca_params().validate()
+        self.layers()  # conv geometry: one clear error naming the parameter
+
+    def effective(self) -> MultimodalParams:
+        """The parameters actually used: with ``scale='paper'`` the values of :data:`PAPER_SIZE`."""
+        if self.scale == "paper":
+            return dataclasses.replace(self, **PAPER_SIZE, scale="cpu")
+        return self
 
     def lca_params(self) -> LCAParams:
         return LCAParams(tau=self.tau, dt=self.dt, n_iter=self.n_iter, eta=self.eta, feedback=self.feedback)
@@ -99,7 +128,18 @@ class MultimodalParams:
         L = []
         prev = "face"
         for k, m in enumerate(self.v_atoms):
-            L.append(LayerSpec(f"V{k + 1}", m, (prev,), self.lam_input if k == 0 else self.lam_hidden))
+            if k == 0 and self.vision == "conv":
+                conv = {"kind": "conv", "kernel_size": self.conv_kernel_size, "stride": self.conv_stride,
+                        "pad": self.conv_pad, "in_shape": (self.face_channels, self.face_size, self.face_size)}
+                try:
+                    L.append(LayerSpec("V1", self.conv_kernels, (prev,), self.lam_input, **conv))
+                except ValueError as err:  # name the protocol's parameters
+                    msg = str(err)
+                    for field_name in ("kernel_size", "stride", "pad"):
+                        msg = msg.replace(f"{field_name}=", f"conv_{field_name}=")
+                    raise ValueError(msg.replace("n_kernels=", "conv_kernels=")) from None
+            else:
+                L.append(LayerSpec(f"V{k + 1}", m, (prev,), self.lam_input if k == 0 else self.lam_hidden))
             prev = f"V{k + 1}"
         top_v = prev
         prev = "name"
@@ -108,6 +148,18 @@ class MultimodalParams:
             prev = f"T{k + 1}"
         L.append(LayerSpec("P1", self.p_atoms, (top_v, prev), self.lam_hidden))
         return L
+
+
+VISION_KINDS = ("dense", "conv")
+SCALES = ("cpu", "paper")
+
+#: the paper-size configuration (``--set scale=paper``; for a GPU, not run here): all 423 people, 64×64
+#: RGB faces, 128×16 names, conv V1 of 64 kernels 7×7 stride 2 (the paper's first vision layer), joint
+#: layer of 512, 400 iterations, 3 epochs.  Only the first layer can be convolutional here, so V2, V3,
+#: T1 and T2 are dense (the paper's are convolutional).
+PAPER_SIZE = dict(n_people=423, max_train=10_000, max_test=10_000, face_size=64, face_channels=3, name_pool=1,
+                  vision="conv", conv_kernels=64, conv_kernel_size=7, conv_stride=2, conv_pad=3,
+                  v_atoms=(64, 512, 512), t_atoms=(512, 512), p_atoms=512, n_iter=400, epochs=3, chunk=100)
 
 
 def quick_params(p: MultimodalParams) -> MultimodalParams:
@@ -139,6 +191,8 @@ def prepare(p: MultimodalParams) -> dict:
     f = 64 // p.face_size
 
     def faces(X):
+        if p.face_channels == 3:  # (n, H, W, 3) → channel-major (n, 3, H, W)
+            return unit_norm(_pool(np.moveaxis(X, -1, 1), f))
         return unit_norm(_pool(X.mean(axis=-1), f))
 
     names_img = _pool(d.names, p.name_pool)
@@ -172,8 +226,7 @@ def _lca_stage(ctx, p, D, arrays):
             order = rng.permutation(n_train)
             out = net.present({"face": D["face_train"][order], "name": D["names"][D["y_train"][order]]},
                               learn=True, seed=ctx.seed * 7919 + ep, progress=ctx.progress)
-            a1 = out["V1"]["a"]
-            err = np.sum((D["face_train"][order] - a1 @ net.phi["V1"].T) ** 2, axis=1)
+            err = np.sum((D["face_train"][order] - net.reconstruct("V1", out["V1"]["a"])) ** 2, axis=1)
             err_hist.append(float(np.mean(err)))
             ctx.log(f"LCA epoch {ep + 1}/{p.epochs}: V1 relative reconstruction error {err_hist[-1]:.3f}, "
                     f"P1 active {np.mean(out['P1']['a'] > 0):.3f}")
@@ -230,6 +283,7 @@ def train_stage(ctx, p: MultimodalParams, reuse: bool = False) -> dict:
     """Train both models, or reuse the cached result of the same parameters, seed and backend
     (with ``--resume``, or always when ``reuse``)."""
     p.validate()
+    p = p.effective()
     stage = {"params": p, "seed": ctx.seed, "backend": ctx.backend}
     if ctx.cache is not None:
         arrays = ctx.cache.load("multimodal_train", stage)
@@ -271,7 +325,10 @@ def basic_metrics(a) -> dict:
 def run(ctx) -> dict:
     p: MultimodalParams = ctx.params
     p.validate()
-    ctx.log(f"multimodal.train: {p.n_people} people, layers V{p.v_atoms} T{p.t_atoms} P1 {p.p_atoms}, "
+    p = p.effective()
+    vis = (f"conv V1 {p.conv_kernels}×{p.face_channels}×{p.conv_kernel_size}² stride {p.conv_stride}, V2.. "
+           f"{p.v_atoms[1:]}") if p.vision == "conv" else f"V{p.v_atoms}"
+    ctx.log(f"multimodal.train: {p.n_people} people, layers {vis} T{p.t_atoms} P1 {p.p_atoms}, "
             f"{p.n_iter} iterations, {p.epochs} epochs, feedback={p.feedback}, backend={ctx.backend}")
     a = train_stage(ctx, p)
     metrics = basic_metrics(a)
@@ -289,13 +346,20 @@ def _figures(ctx, p, a):
 
     phi = a["lca_phi_V1"]
     s = p.face_size
-    n = min(64, phi.shape[1])
-    fig, axes = plt.subplots(8, 8, figsize=(8, 8))
+    if phi.ndim == 4:  # conv kernels (M, C, K, K)
+        atoms = [np.moveaxis(k, 0, -1) if k.shape[0] == 3 else k[0] for k in phi]
+        atoms = [(k - k.min()) / max(np.ptp(k), 1e-12) for k in atoms]
+        title = f"V1 kernels ({min(64, len(atoms))} of {len(atoms)})"
+    else:
+        atoms = [phi[:, k].reshape(s, s) for k in range(phi.shape[1])]
+        title = "V1 dictionary (first 64 atoms)"
+    rows = min(8, -(-len(atoms) // 8))
+    fig, axes = plt.subplots(rows, 8, figsize=(8, rows + 0.5), squeeze=False)
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
-        if k < n:
-            ax.imshow(phi[:, k].reshape(s, s), cmap="gray")
-    fig.suptitle("V1 dictionary (first 64 atoms)")
+        if k < min(64, len(atoms)):
+            ax.imshow(atoms[k], cmap="gray")
+    fig.suptitle(title)
     ctx.writer.save_figure(fig, "multimodal_V1_atoms")
     phiT = a["lca_phi_T1"]
     H, W = a["names_img"].shape[1:]

@@ -173,3 +173,30 @@ def test_direct_inhibition_form_reaches_the_same_code():
     a_ref, _ = lca_reference(x, phi, lam, 300, 0.1)
     assert np.count_nonzero(a_ref) > 0
     np.testing.assert_allclose(direct, a_ref, atol=1e-6)
+
+
+def test_joint_layer_hierarchy_matches_numpy_reference():
+    """Two input layers and a joint layer coding both (feedback split between them): the Brian2 hierarchy
+    equals models.lca.hierarchy_reference (and the reference equals the hand-written two-layer update)."""
+    from models.lca import hierarchy_reference
+
+    rng = np.random.default_rng(12)
+    layers = [LayerSpec("A1", 7, ("a",), 0.05), LayerSpec("B1", 5, ("b",), 0.05), LayerSpec("J", 6, ("A1", "B1"), 0.02)]
+    phi = {"A1": random_dictionary(9, 7, rng), "B1": random_dictionary(6, 5, rng), "J": random_dictionary(12, 6, rng)}
+    x = {"a": rng.standard_normal((3, 9)) / 1.5, "b": rng.standard_normal((3, 6)) / 1.2}
+    with Session("numpy", "lca_joint_ref", key=()) as s:
+        net = LCAHierarchy(LCAParams(n_iter=70, eta=0.0), layers, {"a": 9, "b": 6}, 3, s)
+        net.phi.update({k: v.copy() for k, v in phi.items()})
+        for g in (1.0, 0.0):
+            out = net.run(x, feedback=bool(g))
+            ref = hierarchy_reference(layers, phi, x, 70, 0.1, fb_gain=g)
+            for L in ("A1", "B1", "J"):
+                np.testing.assert_allclose(out[L]["u"], ref[L]["u"], atol=1e-12, err_msg=f"{L}, feedback {g}")
+            assert np.count_nonzero(out["J"]["a"]) > 0
+    two = [LayerSpec("L1", 6, ("img",), 0.05), LayerSpec("L2", 4, ("L1",), 0.02)]
+    p1, p2 = random_dictionary(8, 6, rng), random_dictionary(6, 4, rng)
+    xi = rng.standard_normal((2, 8))
+    ref = hierarchy_reference(two, {"L1": p1, "L2": p2}, {"img": xi}, 50, 0.1, fb_gain=1.0)
+    u1, u2 = _two_layer_reference(xi, p1, p2, 0.05, 0.02, 50, 0.1, 1.0)
+    np.testing.assert_allclose(ref["L1"]["u"], u1, atol=1e-13)
+    np.testing.assert_allclose(ref["L2"]["u"], u2, atol=1e-13)

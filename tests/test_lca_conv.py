@@ -159,3 +159,123 @@ def test_bad_inputs():
             layer.run(x[:1])
         with pytest.raises(ValueError, match="lam"):
             layer.run(x, lam=-0.1)
+
+
+# ----------------------------------------------------------------------------------------
+# a conv layer inside the hierarchy (models/lca.py)
+# ----------------------------------------------------------------------------------------
+def _conv_hierarchy(lam1=0.05, lam2=0.02, m2=6):
+    from models.lca import LayerSpec
+
+    return [LayerSpec("V1", 3, ("img",), lam1, kind="conv", kernel_size=3, stride=2, pad=1, in_shape=(2, 8, 8)),
+            LayerSpec("V2", m2, ("V1",), lam2)]
+
+
+def _hierarchy_problem(seed, n):
+    from models.lca import random_dictionary
+
+    layers = _conv_hierarchy()
+    rng = np.random.default_rng(seed)
+    cp = layers[0].conv_params()
+    kernel = random_kernels(cp, rng)
+    phi2 = random_dictionary(layers[0].size, layers[1].n_atoms, rng)
+    x = 2 * rng.standard_normal((n, 2 * 8 * 8)) / np.sqrt(2 * 9)
+    return layers, kernel, phi2, x
+
+
+def test_conv_layer_in_hierarchy_matches_numpy_reference():
+    """Conv V1 (shared kernels) → dense V2 coding u_V1, feedback off and on: the Brian2 hierarchy equals the
+    numpy reference step by step; without feedback V1 is the single conv layer (conv_lca_reference), with
+    feedback it is not; the layer above codes V1's dense u."""
+    from models.lca import LCAHierarchy, LCAParams, hierarchy_reference
+
+    layers, kernel, phi2, x = _hierarchy_problem(seed=8, n=2)
+    n_iter = 60
+    with Session("numpy", "lca_conv_hier", key=(n_iter,)) as s:
+        net = LCAHierarchy(LCAParams(n_iter=n_iter, eta=0.0), layers, {"img": x.shape[1]}, len(x), s)
+        net.phi.update(V1=kernel.copy(), V2=phi2.copy())
+        on = net.run({"img": x}, feedback=True)
+        off = net.run({"img": x}, feedback=False)
+    assert on["V1"]["a"].shape == (2, 3 * 4 * 4)
+    for g, out in ((1.0, on), (0.0, off)):
+        ref = hierarchy_reference(layers, {"V1": kernel, "V2": phi2}, {"img": x}, n_iter, 0.1, fb_gain=g)
+        for L in ("V1", "V2"):
+            np.testing.assert_allclose(out[L]["u"], ref[L]["u"], atol=1e-10, err_msg=f"{L}, feedback gain {g}")
+        assert np.count_nonzero(out["V1"]["a"]) > 0 and np.count_nonzero(out["V2"]["a"]) > 0, "degenerate test"
+    cp = layers[0].conv_params(LCAParams(n_iter=n_iter))
+    single = conv_lca_reference(x.reshape(2, 2, 8, 8), kernel, cp)
+    np.testing.assert_allclose(off["V1"]["a"], single.reshape(2, -1), atol=1e-10,
+                               err_msg="without feedback the conv layer must be the single conv LCA")
+    assert np.abs(on["V1"]["u"] - off["V1"]["u"]).max() > 1e-3, "feedback changed nothing in the conv layer"
+
+
+@pytest.mark.standalone
+def test_conv_hierarchy_learning_numpy_and_cpp_agree(have_compiler):
+    """Learning in a hierarchy with a conv first layer: per-kernel Hebbian update + normalisation; numpy and
+    cpp_standalone give the same codes and dictionaries, and a second (frozen) run uses the learned ones."""
+    from models.lca import LCAHierarchy, LCAParams
+
+    layers, kernel, phi2, x = _hierarchy_problem(seed=9, n=2)
+    res = {}
+    for backend in ("numpy", "cpp"):
+        with Session(backend, "lca_conv_hier_equiv", key=()) as s:
+            net = LCAHierarchy(LCAParams(n_iter=40, eta=0.3, feedback=True), layers, {"img": x.shape[1]}, len(x), s)
+            net.phi.update(V1=kernel.copy(), V2=phi2.copy())
+            first = net.run({"img": x}, learn=True, seed=1)
+            second = net.run({"img": x}, learn=False, seed=1)
+        res[backend] = (first, second, {k: v.copy() for k, v in net.phi.items()})
+    (f0, s0, p0), (f1, s1, p1) = res["numpy"], res["cpp"]
+    assert np.abs(p0["V1"] - kernel).max() > 1e-3, "degenerate test: learning changed no kernel"
+    np.testing.assert_allclose(np.linalg.norm(p0["V1"].reshape(3, -1), axis=1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(p0["V2"], axis=0), 1.0, atol=1e-12)
+    for L in ("V1", "V2"):
+        np.testing.assert_allclose(f1[L]["a"], f0[L]["a"], atol=1e-10, err_msg=f"{L} codes, learning run")
+        np.testing.assert_allclose(s1[L]["a"], s0[L]["a"], atol=1e-10, err_msg=f"{L} codes, frozen run")
+        np.testing.assert_allclose(p1[L], p0[L], atol=1e-10, err_msg=f"{L} dictionary")
+    assert np.abs(s0["V1"]["a"] - f0["V1"]["a"]).max() > 0, "the second run did not use the learned kernels"
+
+
+def test_conv_hierarchy_learning_rule_first_presentation():
+    """One presentation (feedback off): the kernels change by ΔΦ_m = η Σ a E[patch] from the code and residual
+    of the last step, then unit norm (the same rule as the single conv layer)."""
+    from models.lca import LCAHierarchy, LCAParams
+
+    layers, kernel, phi2, x = _hierarchy_problem(seed=10, n=1)
+    p = LCAParams(n_iter=40, eta=0.5, feedback=False)
+    with Session("numpy", "lca_conv_hier_learn", key=()) as s:
+        net = LCAHierarchy(p, layers, {"img": x.shape[1]}, 1, s)
+        net.phi.update(V1=kernel.copy(), V2=phi2.copy())
+        out = net.run({"img": x}, learn=True, learn_layers=["V1"])
+    cp = layers[0].conv_params(p)
+    expected = _hebbian_update(cp, kernel, x.reshape(1, 2, 8, 8), out["V1"]["a"])
+    np.testing.assert_allclose(net.phi["V1"], expected, atol=1e-12)
+    np.testing.assert_allclose(net.phi["V2"], phi2, err_msg="V2 was not in learn_layers")
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(kernel_size=12), "kernel_size=12"),
+    (dict(pad=0), "stride=2 does not tile"),
+    (dict(kernel_size=4, stride=3, pad=0), "stride=3 does not tile"),
+    (dict(kernel_size=0), "kernel_size=0"),
+    (dict(in_shape=(8, 8)), "in_shape"),
+    (dict(kind="fft"), "kind"),
+])
+def test_bad_conv_layer_settings(kw, msg):
+    from models.lca import LayerSpec
+
+    base = dict(kind="conv", kernel_size=3, stride=2, pad=1, in_shape=(2, 8, 8))
+    with pytest.raises(ValueError, match=msg) as err:
+        LayerSpec("V1", 3, ("img",), 0.1, **{**base, **kw})
+    assert "'V1'" in str(err.value), "the error must name the layer"
+
+
+def test_bad_conv_architecture():
+    from models.lca import LayerSpec, check_architecture
+
+    conv = dict(kind="conv", kernel_size=3, stride=2, pad=1, in_shape=(2, 8, 8))
+    with pytest.raises(ValueError, match="in_shape"):
+        check_architecture([LayerSpec("V1", 3, ("img",), **conv)], {"img": 100})
+    with pytest.raises(ValueError, match="only available for input layers"):
+        check_architecture([LayerSpec("V1", 3, ("img",)), LayerSpec("V2", 3, ("V1",), **conv)], {"img": 128})
+    sizes = check_architecture([LayerSpec("V1", 3, ("img",), **conv), LayerSpec("V2", 5, ("V1",))], {"img": 128})
+    assert sizes == {"V1": 128, "V2": 48}

@@ -146,3 +146,26 @@ def test_ffa_builds_and_trains_one_step():
     assert f_hat.shape == (8, 20) and n_hat.shape == (8, 12)
     with pytest.raises(ValueError, match="expected"):
         ffa.encode(faces=np.zeros((2, 3)))
+
+
+def test_vision_conv_option_and_paper_size_configuration():
+    """``--set vision=conv`` makes V1 convolutional (V2 codes its 16×9×9 potentials); bad conv settings give one
+    error naming the protocol's parameter; ``scale=paper`` is a valid paper-size configuration."""
+    from b2models.params import ParameterError, apply_overrides
+    from protocols.multimodal_train import PAPER_SIZE, MultimodalParams, quick_params
+
+    p = apply_overrides(MultimodalParams(), {"vision": "conv"})
+    layers = {L.name: L for L in p.layers()}
+    assert layers["V1"].is_conv and layers["V1"].size == 16 * 9 * 9 and not layers["V2"].is_conv
+    assert [L.name for L in MultimodalParams().layers() if L.is_conv] == [], "the default must stay dense"
+    quick_params(p).validate()
+    for assignment, name in (({"conv_kernel_size": "50"}, "conv_kernel_size=50"),
+                             ({"conv_pad": "0", "conv_stride": "5"}, "conv_stride=5 does not tile"),
+                             ({"vision": "fft"}, "vision")):
+        with pytest.raises(ParameterError, match=name):
+            apply_overrides(MultimodalParams(), {"vision": "conv", **assignment})
+    paper = apply_overrides(MultimodalParams(), {"scale": "paper"}).effective()
+    assert paper.n_iter == 400 and paper.p_atoms == 512 and paper.face_channels == 3
+    v1 = paper.layers()[0]
+    assert v1.is_conv and v1.conv_params().out_shape == (64, 32, 32) and v1.in_shape == (3, 64, 64)
+    assert all(getattr(paper, k) == v for k, v in PAPER_SIZE.items())
