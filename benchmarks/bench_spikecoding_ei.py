@@ -11,6 +11,14 @@ warm-up), the binary's own time for standalone targets, spike rates, and the rat
 between backends measured in this run.  Run one at a time on a shared machine::
 
     .venv/bin/python benchmarks/bench_spikecoding_ei.py --backends cython cpp
+
+``--sizes`` scales the network (total neurons, E:I = 4:1, all-to-all as at full size, so
+10,000 neurons hold 10⁸ synapses) to find where the cuda backend overtakes cpp::
+
+    .venv/bin/python benchmarks/bench_spikecoding_ei.py --backends cpp cuda --sizes 375 2500 10000 \
+        --out benchmarks/results/spikecoding_ei_scaling.json
+
+Without a GPU the cuda entry records that the code was generated and compiled but not run.
 """
 
 from __future__ import annotations
@@ -62,7 +70,18 @@ def bench(backend: str, p, chunk_s: float, repeats: int, threads: int) -> dict:
     return out
 
 
+def measure(backend: str, p, chunk_s: float, repeats: int, threads: int) -> dict:
+    """:func:`bench`, or for cuda without a GPU a record that the code compiled but could not run."""
+    from b2models.backend import NoGPUError
+
+    try:
+        return bench(backend, p, chunk_s, repeats, threads)
+    except NoGPUError as e:
+        return {"backend": backend, "compiled": True, "ran": False, "reason": str(e)}
+
+
 def main(argv=None):
+    from b2models.results import atomic_write
     from models.spikecoding_ei import EIParams
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -72,21 +91,33 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--N_E", type=int, default=300)
     ap.add_argument("--N_I", type=int, default=75)
+    ap.add_argument("--sizes", type=int, nargs="+", default=None, metavar="N",
+                    help="total neuron counts to sweep (E:I = 4:1); overrides --N_E/--N_I")
+    ap.add_argument("--out", default=None, help="also write the JSON to this file")
     args = ap.parse_args(argv)
-    p = EIParams(N_E=args.N_E, N_I=args.N_I)
-    p.validate()
-    results = {}
-    for backend in args.backends:
-        print(f"benchmarking {backend} ...", file=sys.stderr, flush=True)
-        results[backend] = bench(backend, p, args.chunk, args.repeats, args.threads)
-    ratios = {}
-    names = list(results)
-    for a in names:
-        for b in names:
-            if a < b:
-                ratios[f"{a}/{b}"] = results[a]["wall_s_per_sim_s"] / results[b]["wall_s_per_sim_s"]
-    print(json.dumps({"network": {"N_E": p.N_E, "N_I": p.N_I, "J": p.J, "dt_ms": float(p.dt / (0.001 * second))},
-                      "results": results, "wall_ratios": ratios}, indent=2))
+    if args.sizes and min(args.sizes) < 5:
+        ap.error(f"--sizes: every size must be >= 5 neurons (got {args.sizes})")
+    shapes = [(n - n // 5, n // 5) for n in args.sizes] if args.sizes else [(args.N_E, args.N_I)]
+    runs = []
+    for N_E, N_I in shapes:
+        p = EIParams(N_E=N_E, N_I=N_I)
+        p.validate()
+        results = {}
+        for backend in args.backends:
+            print(f"benchmarking {backend}, {N_E} E / {N_I} I ...", file=sys.stderr, flush=True)
+            results[backend] = measure(backend, p, args.chunk, args.repeats, args.threads)
+        ratios = {}
+        timed = [b for b in results if "wall_s_per_sim_s" in results[b]]
+        for a in timed:
+            for b in timed:
+                if a < b:
+                    ratios[f"{a}/{b}"] = results[a]["wall_s_per_sim_s"] / results[b]["wall_s_per_sim_s"]
+        runs.append({"network": {"N_E": p.N_E, "N_I": p.N_I, "J": p.J, "dt_ms": float(p.dt / (0.001 * second))},
+                     "results": results, "wall_ratios": ratios})
+    text = json.dumps(runs[0] if len(runs) == 1 else {"sizes": runs}, indent=2)
+    if args.out:
+        atomic_write(args.out, text + "\n")
+    print(text)
 
 
 if __name__ == "__main__":
