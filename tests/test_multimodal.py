@@ -85,6 +85,20 @@ def test_split_by_person_is_disjoint_and_covers_everyone():
         split_by_person(faces, 1.5)
 
 
+def test_max_train_caps_training_images_and_leaves_the_test_set_unchanged():
+    """A larger training cap (``--set max_train=…``) adds training faces only: the test set stays the same."""
+    faces = {f"p{k}": np.arange(n * 2, dtype=float).reshape(n, 2) + 1000 * k for k, n in enumerate([40, 12, 6])}
+    small = split_by_person(faces, 0.2, seed=0, max_train=5, max_test=4)
+    large = split_by_person(faces, 0.2, seed=0, max_train=30, max_test=4)
+    full = split_by_person(faces, 0.2, seed=0)
+    assert np.array_equal(small[3], large[3]) and np.array_equal(small[4], large[4])
+    assert [int(np.sum(small[2] == k)) for k in range(3)] == [5, 5, 5]
+    assert [int(np.sum(large[2] == k)) for k in range(3)] == [30, 10, 5]  # 40 − 8 test; 12 − 2; 6 − 1
+    assert len(full[2]) == sum(len(v) for v in faces.values()) - len(full[4])
+    small_tr = {tuple(r) for r in small[1]}
+    assert small_tr <= {tuple(r) for r in large[1]}  # the smaller training set is part of the larger
+
+
 def test_auc_and_best_unit():
     from sklearn.metrics import roc_auc_score
 
