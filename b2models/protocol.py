@@ -93,13 +93,16 @@ class Context:
 
         return sweep(run_point, points, jobs=self.jobs, dask_address=self.dask, **kw)
 
-    def cached_stage(self, name: str, config: dict, compute: Callable[[], dict], what: str = "stage") -> dict:
-        """Arrays of an expensive stage: reused from the stage cache with ``--resume`` when its config
-        matches, else computed by ``compute()`` and stored (when a cache is set)."""
-        if self.resume and self.cache is not None:
+    def cached_stage(self, name: str, config: dict, compute: Callable[[], dict], what: str = "stage",
+                     reuse: bool = False) -> dict:
+        """Arrays of an expensive stage: reused from the stage cache when its config matches, with ``--resume``
+        or always when ``reuse`` (a stage that later protocols take as their input), else computed by
+        ``compute()`` and stored (when a cache is set)."""
+        if (reuse or self.resume) and self.cache is not None:
             arrays = self.cache.load(name, config)
             if arrays is not None:
-                self.log(f"--resume: reusing the cached {what} {self.cache.path(name, config)}")
+                how = "" if reuse else "--resume: "
+                self.log(f"{how}reusing the cached {what} {self.cache.path(name, config)}")
                 return arrays
         arrays = compute()
         if self.cache is not None:

@@ -285,11 +285,10 @@ def train_stage(ctx, p: MultimodalParams, reuse: bool = False) -> dict:
     p.validate()
     p = p.effective()
     stage = {"params": p, "seed": ctx.seed, "backend": ctx.backend}
-    if ctx.cache is not None:
-        arrays = ctx.cache.load("multimodal_train", stage)
-        if arrays is not None and (ctx.resume or reuse):
-            ctx.log(f"reusing the cached training stage {ctx.cache.path('multimodal_train', stage)}")
-            return arrays
+    return ctx.cached_stage("multimodal_train", stage, lambda: _train(ctx, p), "training stage", reuse=reuse)
+
+
+def _train(ctx, p: MultimodalParams) -> dict:
     D = prepare(p)
     ctx.log(f"data: {len(D['people'])} people, {len(D['y_train'])} training / {len(D['y_test'])} test faces, "
             f"faces {D['face_train'].shape[1]} px, names {D['names'].shape[1]} px")
@@ -298,10 +297,7 @@ def train_stage(ctx, p: MultimodalParams, reuse: bool = False) -> dict:
               "face_train": D["face_train"], "people": np.array(D["people"])}
     _lca_stage(ctx, p, D, arrays)
     _ffa_stage(ctx, p, D, arrays)
-    arrays = {k: np.asarray(v) for k, v in arrays.items() if v is not None}
-    if ctx.cache is not None:
-        ctx.cache.save("multimodal_train", stage, arrays)
-    return arrays
+    return {k: np.asarray(v) for k, v in arrays.items() if v is not None}
 
 
 def basic_metrics(a) -> dict:

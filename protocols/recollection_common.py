@@ -123,6 +123,8 @@ def _extract_root(ctx, fp: FeaturesParams, quick: bool, kernels, threshold: floa
     from protocols.recollection_features import caltech_sets, digits_sets, extract_features, open_network
 
     _, (train_x, _), (test_x, _) = digits_sets(fp) if quick else caltech_sets(fp)
+    ctx.log(f"extracting the root layer with conv3 threshold {threshold:g} "
+            f"(features learned at {fp.conv3_threshold:g})")
     train_s, test_s = (encode_batch(x, fp.retina()) for x in (train_x, test_x))
     with open_network(fp, ctx.backend, ctx.threads) as (_, net):
         _, r_train = extract_features(net, fp, train_s, kernels, ctx.progress, "root layer (training)", True,
@@ -152,14 +154,8 @@ def root_layer(ctx, p: RecollectionRunParams) -> dict:
         config = {"params": fp, "quick": quick, "backend": ctx.backend, "root_threshold": p.root_threshold,
                   "kernels": hashlib.sha1(b"".join(np.ascontiguousarray(k, dtype=float).tobytes()
                                                   for k in kernels)).hexdigest()}
-        roots = ctx.cache.load(ROOT_STAGE, config) if ctx.cache is not None else None
-        if roots is None:
-            ctx.log(f"extracting the root layer with conv3 threshold {p.root_threshold:g} "
-                    f"(features learned at {fp.conv3_threshold:g})")
-            roots = ctx.cached_stage(ROOT_STAGE, config, lambda: _extract_root(ctx, fp, quick, kernels,
-                                                                               p.root_threshold), "root layer")
-        else:
-            ctx.log(f"reusing the cached root layer {ctx.cache.path(ROOT_STAGE, config)}")
+        roots = ctx.cached_stage(ROOT_STAGE, config, lambda: _extract_root(ctx, fp, quick, kernels, p.root_threshold),
+                                 "root layer", reuse=True)
         a = dict(a, **roots)
     out = {k: np.asarray(v) for k, v in a.items()}
     last = int(max(out["root_train"].max(), out["root_test"].max()))

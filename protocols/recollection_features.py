@@ -269,12 +269,7 @@ def features_stage(ctx, p: FeaturesParams, reuse: bool = False) -> dict:
     or ``reuse=True`` (later protocols that take the features as their input), else learned here."""
     p = resolved(p)
     config = stage_config(p, ctx.seed, ctx.backend, ctx.quick)
-    if reuse and ctx.cache is not None:
-        arrays = ctx.cache.load(STAGE, config)
-        if arrays is not None:
-            ctx.log(f"reusing the cached features {ctx.cache.path(STAGE, config)}")
-            return arrays
-    return ctx.cached_stage(STAGE, config, lambda: _stage(ctx, p), "features")
+    return ctx.cached_stage(STAGE, config, lambda: _stage(ctx, p), "features", reuse=reuse)
 
 
 def run(ctx) -> dict:
