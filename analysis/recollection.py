@@ -50,6 +50,23 @@ def accuracy(predicted, labels) -> float:
     return float(np.mean(predicted == labels))
 
 
+def accuracy_on(predicted, labels, mask) -> float:
+    """Accuracy on the images selected by the boolean ``mask`` (e.g. those that evoke a root spike); NaN when
+    it selects none."""
+    predicted, labels, mask = np.asarray(predicted), np.asarray(labels), np.asarray(mask)
+    if mask.dtype != bool or mask.shape != labels.shape:
+        raise ValueError(f"mask must be boolean of the labels' shape {labels.shape}, got {mask.dtype} {mask.shape}")
+    return accuracy(predicted[mask], labels[mask]) if mask.any() else float("nan")
+
+
+def fraction_per_class(flag, labels, n_classes: int) -> np.ndarray:
+    """Per class the fraction of its images where the boolean ``flag`` holds (NaN for a class without images)."""
+    flag, labels = np.asarray(flag, dtype=bool), np.asarray(labels)
+    if flag.shape != labels.shape:
+        raise ValueError(f"flag {flag.shape} and labels {labels.shape} differ in shape")
+    return np.array([flag[labels == c].mean() if np.any(labels == c) else np.nan for c in range(n_classes)])
+
+
 def score_difference(scores, a: int = 0, b: int = 1) -> np.ndarray:
     """Per image the score of class ``a`` minus that of class ``b`` (the papers' Fig 3)."""
     s = _scores(scores)

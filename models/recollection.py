@@ -35,6 +35,18 @@ The network (:class:`CategoryNetwork`, all Brian2 code, ``b2models show recollec
   category neuron with the largest ``retro`` at the end of the image names it; as a spiking decision,
   a category neuron emits a ``named`` event when ``retro`` first reaches ``theta_name``, and the earliest
   such event (ties: larger ``retro``) names the image.
+* Optional divisive normalisation (``retro_norm=True``; an extension beyond the papers, off by default): a
+  homeostatic scaling of each category neuron's retrograde input by its total synaptic weight. The category
+  neuron holds ``w_total`` = Σ_j w[c, j], a summed variable of its synapses (``W_TOTAL_SUMMED``, updated
+  every step before the synapses act, so it is the total the weights had before this step's plasticity,
+  like the weight the retrograde signal carries), and a root spike adds gain·w·n_root / w_total instead of
+  gain·w (``RETROGRADE_ON_POST_NORM``; w_total is clipped at 1e-12, below which every w is 0), i.e. each
+  synapse counts relative to the neuron's mean weight. A neuron that owns many strong synapses (after
+  many-shot learning on Caltech: motorbikes) then no longer wins the vote just by owning more of them.
+  Units: with uniform weights the normalised input is the number of root spikes, i.e. the plain input
+  divided by the mean weight; at the initial mean weight 0.5 it is twice the plain input, so a
+  ``theta_name`` comparable to the plain rule's is 1 / ``w_mean`` times it (10 instead of 5). The
+  largest-input name only depends on ratios and needs no change.
 * λ and the gain are per-image arrays (TimedArrays), so one run can learn from some images and name
   others; the initial weights, the images, the teacher and λ/gain are run arguments, so one compiled
   binary serves every pair, shot count and λ of a sweep.
@@ -47,7 +59,8 @@ Deviations: the root layer's spike pattern is replayed from the cached SDNN run 
 together with the SDNN (the SDNN is frozen during naming, so the pattern is the same); the category layer
 learns for one pass over the labelled images by default (``epochs``); the recall from a name travels
 backwards through the conv layers in NumPy over the connectivity the Brian2 SDNN uses
-(:func:`recall_input_map`), not as a Brian2 run.
+(:func:`recall_input_map`), not as a Brian2 run; the divisive normalisation ``retro_norm`` (off by default)
+is an extension of ours.
 """
 
 from __future__ import annotations
@@ -109,6 +122,11 @@ w = clip(w + pre_spiked * (w_taught + lam(t - dt) * a_plus * w_taught * (1 - w_t
 """
 #: naming pathway: a retrograde action potential from the root neuron to every category neuron
 RETROGRADE_ON_POST = "retro_pre += gain(t - dt) * w"
+#: retro_norm: the category neuron's total synaptic weight (summed over its synapses, every step) ...
+CATEGORY_W_TOTAL = "w_total : 1  # total weight of the neuron's synapses (retro_norm)\n"
+W_TOTAL_SUMMED = "w_total_pre = w : 1 (summed)\n"
+#: ... divides its retrograde input (relative to the mean weight w_total / n_root; w_total = 0 means w = 0)
+RETROGRADE_ON_POST_NORM = "retro_pre += gain(t - dt) * w * n_root / clip(w_total_pre, 1e-12, inf)"
 
 IMAGE_RESET = {
     "root": "ts = 1e9",
@@ -133,6 +151,7 @@ class RecollectionParams:
     theta_name: float = 5.0  # naming threshold of the spiking decision (integrated retrograde input)
     rule: str = "paper"  # 'paper' or 'published' (the authors' code)
     epochs: int = 1  # passes over the labelled images
+    retro_norm: bool = False  # divide the retrograde input by the total weight (a deviation, see module doc)
 
     def validate(self):
         if self.per_class < 1:
@@ -147,6 +166,8 @@ class RecollectionParams:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if self.theta_name <= 0:
             raise ValueError(f"theta_name must be positive, got {self.theta_name}")
+        if not isinstance(self.retro_norm, (bool, np.bool_)):
+            raise ValueError(f"retro_norm must be true or false, got {self.retro_norm!r}")
 
 
 def initial_weights(n_cat: int, n_root: int, p: RecollectionParams, rng) -> np.ndarray:
@@ -206,13 +227,14 @@ class CategoryNetwork:
         self.lam = TimedArray(np.zeros(self.n_present), dt=T, name=f"{name}_lam")
         self.gain = TimedArray(np.zeros(self.n_present), dt=T, name=f"{name}_gain")
         ns = {"n_img": self.n_img, "root_stim": self.root_stim, "teach": self.teach, "lam": self.lam,
-              "gain": self.gain}
+              "gain": self.gain, "n_root": float(self.n_root)}
+        norm = bool(p.retro_norm)
         self.root = NeuronGroup(self.n_root, ROOT_NEURON, threshold=ROOT_THRESHOLD, reset=ROOT_RESET, clock=clock,
                                 name=f"{name}_root", namespace=ns)
         self.root.ts = 1e9
-        self.category = NeuronGroup(self.n_cat, CATEGORY_NEURON, threshold=CATEGORY_THRESHOLD, reset="",
-                                    events={"named": CATEGORY_NAMED}, clock=clock, name=f"{name}_category",
-                                    namespace=ns)
+        self.category = NeuronGroup(self.n_cat, CATEGORY_NEURON + (CATEGORY_W_TOTAL if norm else ""),
+                                    threshold=CATEGORY_THRESHOLD, reset="", events={"named": CATEGORY_NAMED},
+                                    clock=clock, name=f"{name}_category", namespace=ns)
         self.category.t_named = 1e9
         self.category.theta_name = p.theta_name
         self.category.run_on_event("named", CATEGORY_ON_NAMED, when="after_synapses")
@@ -220,9 +242,9 @@ class CategoryNetwork:
         self.category.thresholder["named"].when = "after_synapses"
         published = p.rule == "published"
         self.syn = Synapses(
-            self.category, self.root, CATEGORY_ROOT_SYNAPSE,
+            self.category, self.root, CATEGORY_ROOT_SYNAPSE + (W_TOTAL_SUMMED if norm else ""),
             on_pre=TEACHER_ON_PRE_PUBLISHED if published else TEACHER_ON_PRE,
-            on_post={"retrograde": RETROGRADE_ON_POST,
+            on_post={"retrograde": RETROGRADE_ON_POST_NORM if norm else RETROGRADE_ON_POST,
                      "learn": CO_OCCURRENCE_ON_POST_PUBLISHED if published else CO_OCCURRENCE_ON_POST},
             clock=clock, name=f"{name}_syn", namespace=ns)
         cat, root = np.meshgrid(np.arange(self.n_cat), np.arange(self.n_root), indexing="ij")
@@ -312,10 +334,16 @@ def reference_learning(root, teach_class, lam, w0, cat_class, a_plus=0.007, a_mi
     return w
 
 
-def reference_retro(root, w, gain=1.0):
-    """Integrated retrograde input (n, n_cat): gain · Σ over the root neurons that fired of w[c, j]."""
+def reference_retro(root, w, gain=1.0, norm=False):
+    """Integrated retrograde input (n, n_cat): gain · Σ over the root neurons that fired of w[c, j]; with
+    ``norm`` (``retro_norm``) each w[c, j] is divided by the neuron's mean weight Σ_j w[c, j] / n_root (0 for a
+    neuron whose weights are all 0: the total is clipped at 1e-12 as in the network)."""
     fired = (np.asarray(root) >= 0).astype(float)
-    return np.asarray(gain, dtype=float).reshape(-1, 1) * (fired @ np.asarray(w).T)
+    w = np.asarray(w, dtype=float)
+    if norm:
+        total = w.sum(axis=1, keepdims=True)
+        w = w * w.shape[1] / np.maximum(total, 1e-12)
+    return np.asarray(gain, dtype=float).reshape(-1, 1) * (fired @ w.T)
 
 
 # ----------------------------------------------------------------------------------------

@@ -65,8 +65,9 @@ padding size//2 (the authors' code does both), so the Caltech maps are 160×250 
 
 Deviations from the paper and its public code (deliberate):
 
-* Only the ON-centre DoG channel is built (the paper's Caltech input has ON and OFF maps;
-  :func:`shared_kernel_synapses` supports C > 1).
+* Only the ON-centre DoG channel is built by default; ``input_channels='on_off'`` adds the OFF-centre
+  channel (the negative half of the same DoG response), ranked together with the ON channel in one latency
+  code, and conv1 kernels then span both channels (the Caltech input of the paper has ON and OFF maps).
 * DoG kernel scaling: zero mean, then divided by its maximum (centre = 1), as in the authors' Python
   code; the paper states only the kernel size and the two σ. Ties in contrast are ranked by pixel index.
 * Timing: each layer adds one step of delay (as in the authors' code: layer i at step t integrates the
@@ -123,6 +124,9 @@ IF_RESET = "fired = 1"
 # ----------------------------------------------------------------------------------------
 # parameters
 # ----------------------------------------------------------------------------------------
+INPUT_CHANNELS = ("on", "on_off")
+
+
 @dataclass
 class RetinaParams:
     """Input layer (paper Sec. 2.1 and the Caltech experiment): DoG filtering and latency coding."""
@@ -135,6 +139,11 @@ class RetinaParams:
     border: int = 5  # pixels zeroed at each image border
     threshold: float = 15.0  # contrasts below this (0-255 intensity scale) emit no spike
     n_steps: int = 15  # time steps over which the spikes are spread
+    channels: str = "on"  # 'on': ON-centre map only; 'on_off': ON- and OFF-centre maps
+
+    @property
+    def n_channels(self) -> int:
+        return 2 if self.channels == "on_off" else 1
 
     def validate(self):
         if self.width < 1 or self.height < 1:
@@ -147,6 +156,8 @@ class RetinaParams:
             )
         if self.border < 0 or self.n_steps < 1:
             raise ValueError(f"border must be >= 0 and n_steps >= 1 (got {self.border}, {self.n_steps})")
+        if self.channels not in INPUT_CHANNELS:
+            raise ValueError(f"input channels {self.channels!r}: expected one of {INPUT_CHANNELS}")
 
 
 @dataclass
@@ -184,15 +195,10 @@ def dog_kernel(size: int = 7, sigma_centre: float = 1.0, sigma_surround: float =
     return g / g.max()
 
 
-def dog_contrast(image, p: RetinaParams | None = None) -> np.ndarray:
-    """ON-centre contrast map (H, W) of a grayscale ``image`` (H, W) with values in [0, 1].
-
-    The image is put on the 0-255 scale, correlated with :func:`dog_kernel` (zero padding), the border is
-    zeroed, and negative contrasts and contrasts below ``p.threshold`` are set to 0.
-    """
+def _dog_response(image, p: RetinaParams) -> np.ndarray:
+    """Signed DoG response (H, W) of ``image`` on the 0-255 scale, border zeroed."""
     from scipy.ndimage import correlate
 
-    p = p or RetinaParams()
     p.validate()
     image = np.asarray(image, dtype=np.float64)
     if image.shape != (p.height, p.width):
@@ -210,6 +216,28 @@ def dog_contrast(image, p: RetinaParams | None = None) -> np.ndarray:
         out[-b:, :] = 0
         out[:, :b] = 0
         out[:, -b:] = 0
+    return out
+
+
+def dog_contrast(image, p: RetinaParams | None = None) -> np.ndarray:
+    """ON-centre contrast map (H, W) of a grayscale ``image`` (H, W) with values in [0, 1].
+
+    The image is put on the 0-255 scale, correlated with :func:`dog_kernel` (zero padding), the border is
+    zeroed, and negative contrasts and contrasts below ``p.threshold`` are set to 0.
+    """
+    p = p or RetinaParams()
+    out = _dog_response(image, p)
+    out[out < p.threshold] = 0.0
+    return out
+
+
+def dog_channels(image, p: RetinaParams | None = None) -> np.ndarray:
+    """Contrast maps (C, H, W) of the input layer: the ON map of :func:`dog_contrast`, and with
+    ``p.channels == 'on_off'`` also the OFF map (the negated response, thresholded the same way)."""
+    p = p or RetinaParams()
+    r = _dog_response(image, p)
+    maps = [r, -r] if p.channels == "on_off" else [r]
+    out = np.stack(maps)
     out[out < p.threshold] = 0.0
     return out
 
@@ -219,7 +247,8 @@ def latency_code(contrast, n_steps: int = 15) -> tuple[np.ndarray, np.ndarray]:
 
     The pixels are ranked by decreasing contrast (ties: lower pixel index first) and the ranking is split
     into ``n_steps`` consecutive bins whose sizes differ by at most one (earlier bins take the extra spike).
-    Returns ``(spike_step, pixel_index)``, int64, sorted by step then rank; pixel index = y*W + x.
+    Returns ``(spike_step, pixel_index)``, int64, sorted by step then rank; pixel index = y*W + x for an
+    (H, W) map, the flat index ``(c*H + y)*W + x`` for (C, H, W) maps (all channels in one ranking).
     """
     if n_steps < 1:
         raise ValueError(f"n_steps must be >= 1, got {n_steps}")
@@ -235,9 +264,10 @@ def latency_code(contrast, n_steps: int = 15) -> tuple[np.ndarray, np.ndarray]:
 
 
 def encode_image(image, p: RetinaParams | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Image (H, W) in [0, 1] → ``(spike_step, pixel_index)`` of the ON-centre input layer."""
+    """Image (H, W) in [0, 1] → ``(spike_step, input_index)`` of the input layer; input index
+    ``(c*H + y)*W + x`` over the channels of :func:`dog_channels`, all ranked in one latency code."""
     p = p or RetinaParams()
-    return latency_code(dog_contrast(image, p), p.n_steps)
+    return latency_code(dog_channels(image, p), p.n_steps)
 
 
 # ----------------------------------------------------------------------------------------
@@ -921,6 +951,7 @@ class SDNNParams:
     border: int = 5  # border zeroed (pixels)
     contrast_threshold: float = 15.0  # contrasts below this emit no spike
     n_steps: int = 15  # time steps of the latency code
+    input_channels: str = "on"  # 'on' (ON-centre DoG) or 'on_off' (ON- and OFF-centre maps, as in the paper)
     # layers
     conv1_maps: int = 4
     conv1_size: int = 5
@@ -959,7 +990,11 @@ class SDNNParams:
     def retina(self) -> RetinaParams:
         return RetinaParams(width=self.width, height=self.height, dog_size=self.dog_size,
                             sigma_centre=self.sigma_centre, sigma_surround=self.sigma_surround, border=self.border,
-                            threshold=self.contrast_threshold, n_steps=self.n_steps)
+                            threshold=self.contrast_threshold, n_steps=self.n_steps, channels=self.input_channels)
+
+    def in_shape(self) -> tuple[int, int, int]:
+        """Shape (C, H, W) of the input layer."""
+        return (self.retina().n_channels, self.height, self.width)
 
     def layers(self) -> list:
         return [
@@ -994,9 +1029,9 @@ class SDNNParams:
 
 
 def encode_batch(images, p: RetinaParams) -> np.ndarray:
-    """Images (n, H, W) in [0, 1] → (n, H·W) int8 spike steps of the ON-centre input layer (-1: no spike)."""
+    """Images (n, H, W) in [0, 1] → (n, C·H·W) int8 spike steps of the input layer (-1: no spike)."""
     images = np.asarray(images)
-    out = -np.ones((len(images), p.height * p.width), dtype=np.int8)
+    out = -np.ones((len(images), p.n_channels * p.height * p.width), dtype=np.int8)
     for n, img in enumerate(images):
         steps, index = encode_image(img, p)
         out[n, index] = steps

@@ -16,7 +16,9 @@ if it is not cached) and measures, for the LCA hierarchy and the FFA baseline, o
   name-only names, among units responsive to either (paper: LCA 59.76%, FFA 5.27%);
 * sparsity: mean fraction of active P1 units for face+name test pairs (paper: 20.2% vs 47.8%);
 * identity from P1 features: logistic regression fitted on face-only training codes, accuracy on
-  face-only test codes (a number for "more separable", Fig 9; chance = 1/n_people);
+  face-only test codes (a number for "more separable", Fig 9; chance = 1/n_people); the same
+  classifier on the input faces (``pixels_identity_accuracy``) and on the LCA's V1 code
+  (``lca_V1_identity_accuracy``) shows how much identity each stage keeps;
 * missing modality: the name image reconstructed from face-only input (LCA: P1 code down the text
   dictionaries; FFA: its name decoder), decoded by the most similar rendered name: top-1 accuracy
   (paper: ~70% of the reconstructions legible).
@@ -54,6 +56,9 @@ def model_metrics(a, model: str, n_top: int) -> tuple[dict, dict]:
         f"{model}_multimodal_fraction": mm.multimodal_fraction(ftest, names),
         f"{model}_active_fraction": mm.active_fraction(a[f"{model}_P1_both_test"]),
         f"{model}_identity_accuracy": mm.linear_identity_accuracy(sel, a["y_train"], ftest, a["y_test"]),
+        **({"lca_V1_identity_accuracy": mm.linear_identity_accuracy(a["lca_V1_face_train"], a["y_train"],
+                                                                    a["lca_V1_face_test"], a["y_test"])}
+           if model == "lca" else {}),
         f"{model}_name_from_face_top1": top1,
     }
     extra = {"auc_face": auc_face, "auc_name": auc_name, "units": np.array([r["unit"] for r in per]),
@@ -68,6 +73,12 @@ def run(ctx) -> dict:
     models = ["lca"] + (["ffa"] if bool(a["ffa_available"]) else [])
     metrics = {"n_people": int(len(a["names"])), "n_test_faces": int(len(a["y_test"])),
                "chance_identity": 1.0 / len(a["names"])}
+    if "face_test" in a:  # the same classifier on the model's input: what the layers keep of identity
+        n_tr, n_te = len(a["y_train"]), len(a["y_test"])
+        metrics["pixels_identity_accuracy"] = mm.linear_identity_accuracy(
+            a["face_train"].reshape(n_tr, -1), a["y_train"], a["face_test"].reshape(n_te, -1), a["y_test"])
+    else:
+        ctx.log("the cached training stage predates stored test faces: no pixels_identity_accuracy")
     extras = {}
     for model in models:
         m, extras[model] = model_metrics(a, model, p.top_people)

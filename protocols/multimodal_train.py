@@ -294,7 +294,7 @@ def _train(ctx, p: MultimodalParams) -> dict:
             f"faces {D['face_train'].shape[1]} px, names {D['names'].shape[1]} px")
     arrays = {"y_train": D["y_train"], "y_test": D["y_test"], "names": D["names"],
               "names_img": D["names_img"], "face_img_test": D["face_img_test"],
-              "face_train": D["face_train"], "people": np.array(D["people"])}
+              "face_train": D["face_train"], "face_test": D["face_test"], "people": np.array(D["people"])}
     _lca_stage(ctx, p, D, arrays)
     _ffa_stage(ctx, p, D, arrays)
     return {k: np.asarray(v) for k, v in arrays.items() if v is not None}

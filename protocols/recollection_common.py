@@ -34,16 +34,18 @@ class RecollectionRunParams(FeaturesParams):
     cat_a_minus: float = 0.003  # co-occurrence STDP a-
     lam: float = 1.0  # neuromodulation factor lambda while learning names
     gain: float = 1.0  # retrograde gain while naming (0: retrieval off)
-    theta_name: float = 5.0  # naming threshold of the spiking decision
+    theta_name: float = 5.0  # naming threshold of the spiking decision (retro_norm: ~ 1/cat_w_mean times larger)
     rule: str = "paper"  # co-occurrence rule: 'paper' or 'published' (the authors' code)
     epochs: int = 1  # passes over the labelled images
     features_run: str = ""  # a recollection.features run directory (or its arrays.npz) to take the root layer from
     root_threshold: float = 0.0  # conv3 threshold of the root layer; 0: the pattern recorded with the features
+    retro_norm: bool = False  # divide each category neuron's retrograde input by its total weight (not the paper's)
 
     def recollection(self) -> RecollectionParams:
         return RecollectionParams(per_class=self.per_class, w_mean=self.cat_w_mean, w_std=self.cat_w_std,
                                   a_plus=self.cat_a_plus, a_minus=self.cat_a_minus, lam=self.lam, gain=self.gain,
-                                  theta_name=self.theta_name, rule=self.rule, epochs=self.epochs)
+                                  theta_name=self.theta_name, rule=self.rule, epochs=self.epochs,
+                                  retro_norm=self.retro_norm)
 
     def validate(self):
         super().validate()
@@ -176,6 +178,8 @@ def open_category(backend: str, n_root: int, n_classes: int, n_present: int, n_r
                   rp: RecollectionParams, threads: int = 0):
     """The compiled category network (one build per code and size; run arguments change everything else)."""
     key = (n_root, n_classes, n_present, n_root_steps, rp.per_class, rp.rule)
+    if rp.retro_norm:  # other synapse equations (the default's key, and so its cached builds, unchanged)
+        key += ("retro_norm",)
     with Session(backend, f"recollection_{rp.rule}", key=key, threads=threads) as s:
         yield CategoryNetwork(n_root, n_classes, n_present, n_root_steps, s, rp)
 

@@ -5,7 +5,8 @@ Kheradpisheh SR, Ganjtabesh M, Thorpe SJ, Masquelier T (2018). STDP-based spikin
 neural networks for object recognition. Neural Networks 99: 56-67. https://doi.org/10.1016/j.neunet.2017.12.005
 (the feature-learning network that the recollection model builds on).
 
-Steps: every image is turned into ON-centre DoG latency spikes (:func:`models.sdnn.encode_batch`); the three
+Steps: every image is turned into DoG latency spikes (:func:`models.sdnn.encode_batch`; ON-centre, ON and
+OFF with ``--set input_channels=on_off``); the three
 conv layers learn one after the other with STDP on images drawn at random (without replacement within each
 pass) from the LearningSet, in chunks of ``chunk`` images per run of one compiled binary (a⁺ follows the
 doubling schedule image by image); then the TrainingSet and TestingSet go through the frozen
@@ -226,7 +227,7 @@ def open_network(p: SDNNParams, backend: str, threads: int = 0, chunk: int | Non
     model_key = jsonable({f.name: getattr(p, f.name) for f in dataclasses.fields(SDNNParams)
                           if f.name not in RUN_ARG_FIELDS})
     with Session(backend, "recollection_features", key=(model_key, repr(layers), chunk), threads=threads) as s:
-        net = SpikingConvNet((1, p.height, p.width), p.layers(), p.n_steps, chunk, s, name="sdnn")
+        net = SpikingConvNet(p.in_shape(), p.layers(), p.n_steps, chunk, s, name="sdnn")
         yield s, net
 
 
@@ -315,14 +316,15 @@ def _figures(ctx, a):
     import matplotlib.pyplot as plt
 
     k1 = np.asarray(a["kernel1"])  # (maps, C, k, k)
-    M = k1.shape[0]
-    fig, axes = plt.subplots(1, M, figsize=(1.6 * M, 1.9), squeeze=False)
+    M, C = k1.shape[:2]
+    fig, axes = plt.subplots(C, M, figsize=(1.6 * M, 1.9 * C), squeeze=False)
     for m in range(M):
-        ax = axes[0, m]
-        ax.imshow(k1[m, 0], cmap="gray", vmin=0, vmax=1)
-        ax.set_title(f"map {m + 1}", fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        for c in range(C):
+            ax = axes[c, m]
+            ax.imshow(k1[m, c], cmap="gray", vmin=0, vmax=1)
+            ax.set_title(f"map {m + 1}" + (f", {('ON', 'OFF')[c]}" if C == 2 else ""), fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
     fig.suptitle("conv1 kernels after STDP (0 black, 1 white)", fontsize=9)
     fig.tight_layout()
     ctx.writer.save_figure(fig, "fig_conv1_kernels")

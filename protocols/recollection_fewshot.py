@@ -80,7 +80,8 @@ def run(ctx) -> dict:
     n_present = max(len(i) for i in sets.values()) + len(y_te)
     rp = p.recollection()
     ctx.log(f"recollection.fewshot: shots {list(p.shots)} × λ {list(p.lams)} × {p.draws} draws = {len(points)} "
-            f"runs, backend={ctx.backend}, jobs={ctx.jobs}{', dask ' + ctx.dask if ctx.dask else ''}")
+            f"runs, rule {p.rule}{' (retro_norm)' if p.retro_norm else ''}, "
+            f"backend={ctx.backend}, jobs={ctx.jobs}{', dask ' + ctx.dask if ctx.dask else ''}")
     bar = ctx.progress(total=len(points), desc="few-shot runs", unit="run")
     out = ctx.sweep(_Point(rp, a["root_train"], y_tr, a["root_test"]), points,
                     build=CategoryBuilder(ctx.backend, ctx.threads, a["root_train"].shape[1], a["n_classes"], n_present,

@@ -14,6 +14,12 @@ first category neuron to reach ``theta_name``). The same run is repeated with th
 SVM on the per-map maximum conv3 potentials (the SDNN readout), and a linear SVM on the binary root spike
 pattern (the naming network's own input).
 
+Test images that evoke no root spike get no retrograde input and stay unnamed (counted wrong), while the SVMs
+classify them (all-zero features) through their intercept; so the metrics also give the fraction of silent
+test images per class (``silent_test_images_class<c>``) and the naming and SVM test accuracies on the test
+images with at least one root spike (``*_test_accuracy_nonsilent``). ``--set retro_norm=true`` names with the
+divisive normalisation of :mod:`models.recollection` (a deviation from the paper).
+
 Outputs: ``fig_score_difference`` (per image: face score minus motorbike score, training and test; the
 papers' Fig 3), ``fig_weights`` (learned category → root weights per class), metrics with all accuracies.
 ``--quick`` uses the digits features of ``recollection.features --quick``.
@@ -27,7 +33,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from analysis.classify import chance_level, svm_accuracy
-from analysis.recollection import accuracy, name_by_first_crossing, name_by_largest, score_difference
+from analysis.recollection import (
+    accuracy,
+    accuracy_on,
+    fraction_per_class,
+    name_by_first_crossing,
+    name_by_largest,
+    score_difference,
+)
 from b2models.protocol import Claim, Protocol
 from models.recollection import RULES
 from protocols.recollection_common import (
@@ -85,11 +98,18 @@ def run(ctx) -> dict:
     train_idx = pick_per_class(a["labels_train"], p.n_train_per_class, rng)
     y_tr, y_te = a["labels_train"], a["labels_test"]
     ctx.log(f"recollection.naming: {len(train_idx)} labelled images ({p.n_train_per_class} per class), "
-            f"λ = {p.lam:g}, {p.epochs} epoch(s), rule {p.rule}, backend={ctx.backend}, seed={ctx.seed}")
+            f"λ = {p.lam:g}, {p.epochs} epoch(s), rule {p.rule}{', retro_norm' if p.retro_norm else ''}, "
+            f"backend={ctx.backend}, seed={ctx.seed}")
     n_fired = np.sum(a["root_test"] >= 0, axis=1)
+    heard = n_fired > 0  # test images that evoke at least one root spike (silent ones can never be named)
     metrics = {"chance_level": chance_level(y_te), "n_labelled": int(len(train_idx)),
                "root_spikes_per_test_image": float(np.mean(n_fired)),
-               "silent_test_images": float(np.mean(n_fired == 0))}
+               "silent_test_images": float(np.mean(~heard))}
+    for c, frac in enumerate(fraction_per_class(~heard, y_te, a["n_classes"])):
+        metrics[f"silent_test_images_class{c}"] = float(frac)
+    if not np.all(heard):
+        ctx.log("silent test images per class: " + ", ".join(
+            f"class {c} {metrics[f'silent_test_images_class{c}']:.3f}" for c in range(a["n_classes"])))
     rules = [p.rule] + ([r for r in RULES if r != p.rule] if p.compare_rules else [])
     results = {}
     for rule in rules:
@@ -100,19 +120,23 @@ def run(ctx) -> dict:
         metrics[f"train_accuracy_all{sfx}"] = accuracy(name_by_largest(r["scores_train"]), y_tr)
         named = name_by_largest(r["scores_test"])
         metrics[f"test_accuracy{sfx}"] = accuracy(named, y_te)
+        metrics[f"test_accuracy_nonsilent{sfx}"] = accuracy_on(named, y_te, heard)
         metrics[f"test_undecided{sfx}"] = float(np.mean(named < 0))
         first = name_by_first_crossing(r["t_test"], r["scores_test"])
         metrics[f"test_accuracy_spiking{sfx}"] = accuracy(first, y_te)
         metrics[f"test_undecided_spiking{sfx}"] = float(np.mean(first < 0))
         metrics[f"run_wall_s{sfx}"] = float(r["wall_s"])
         ctx.log(f"rule {rule}: naming accuracy train {metrics[f'train_accuracy{sfx}']:.3f}, test "
-                f"{metrics[f'test_accuracy{sfx}']:.3f} (spiking decision {metrics[f'test_accuracy_spiking{sfx}']:.3f}, "
+                f"{metrics[f'test_accuracy{sfx}']:.3f} ({metrics[f'test_accuracy_nonsilent{sfx}']:.3f} on the "
+                f"{int(heard.sum())} test images with a root spike; spiking decision "
+                f"{metrics[f'test_accuracy_spiking{sfx}']:.3f}, "
                 f"undecided {metrics[f'test_undecided_spiking{sfx}']:.3f})")
     f_tr, f_te = a["features_train"][train_idx], a["features_test"]
     for kernel in ("linear", "rbf"):
         s = svm_accuracy(f_tr, y_tr[train_idx], f_te, y_te, kernel=kernel, C=p.svm_C)
         metrics[f"svm_{kernel}_train_accuracy"] = s["train"]
         metrics[f"svm_{kernel}_test_accuracy"] = s["test"]
+        metrics[f"svm_{kernel}_test_accuracy_nonsilent"] = accuracy_on(s["predictions"], y_te, heard)
     s = svm_accuracy((a["root_train"][train_idx] >= 0).astype(float), y_tr[train_idx],
                      (a["root_test"] >= 0).astype(float), y_te, kernel="linear", C=p.svm_C, standardize=False)
     metrics["svm_root_pattern_test_accuracy"] = s["test"]
@@ -121,6 +145,9 @@ def run(ctx) -> dict:
     ctx.log("SVM test accuracy on the same features: linear {:.3f}, RBF {:.3f}; linear on the root pattern {:.3f}"
             .format(metrics["svm_linear_test_accuracy"], metrics["svm_rbf_test_accuracy"],
                     metrics["svm_root_pattern_test_accuracy"]))
+    ctx.log("on the test images with a root spike: naming {:.3f}, SVM linear {:.3f}, RBF {:.3f}".format(
+        metrics["test_accuracy_nonsilent"], metrics["svm_linear_test_accuracy_nonsilent"],
+        metrics["svm_rbf_test_accuracy_nonsilent"]))
     main = results[p.rule]
     ctx.writer.save_metrics(metrics)
     ctx.writer.save_arrays(train_index=train_idx, scores_train=main["scores_train"], scores_test=main["scores_test"],

@@ -102,7 +102,8 @@ def run(ctx) -> dict:
         raise ValueError(f"one-shot pairs need exactly 2 classes, the root layer has {a['n_classes']}")
     pairs = draw_pairs(a["labels_train"], p.n_pairs, np.random.default_rng([ctx.seed, 8]))
     y_te = a["labels_test"]
-    ctx.log(f"recollection.oneshot: {len(pairs)} pairs, λ = {p.lam:g}, {len(y_te)} test images, rule {p.rule}, "
+    ctx.log(f"recollection.oneshot: {len(pairs)} pairs, λ = {p.lam:g}, {len(y_te)} test images, rule {p.rule}"
+            f"{' (retro_norm)' if p.retro_norm else ''}, "
             f"backend={ctx.backend}, jobs={ctx.jobs}{', dask ' + ctx.dask if ctx.dask else ''}")
     bar = ctx.progress(total=len(pairs), desc="one-shot pairs", unit="pair")
     t0 = time.perf_counter()

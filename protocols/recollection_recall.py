@@ -34,7 +34,7 @@ from analysis.recollection import accuracy, recall_matrix, recall_naming
 from b2models.protocol import Claim, Protocol
 from data import DataError
 from models.recollection import backward_operators, recall_input_map
-from models.sdnn import dog_contrast
+from models.sdnn import dog_channels
 from protocols.recollection_common import (
     RecollectionRunParams,
     learn_then_name,
@@ -93,20 +93,20 @@ def run(ctx) -> dict:
         cat_class = net.cat_class
     w = np.stack([r["weights"][cat_class == c].mean(axis=0) for c in range(a["n_classes"])])
     kernels = [a[f"kernel{c + 1}"] for c in range(3)]
-    ops = backward_operators((1, p.height, p.width), p.layers())
+    ops = backward_operators(p.in_shape(), p.layers())
     n_root = int(np.prod(ops[-1][5]))
     if n_root != w.shape[1]:
         raise DataError(f"the root layer has {w.shape[1]} neurons but the feature network's conv3 has {n_root}: "
                          "the feature parameters do not match the root-layer patterns")
     recalled = [recall_input_map(root_drive(w, c, p.recall_drive), kernels, ops, w_threshold=p.backward_w_threshold,
-                                 keep=p.backward_keep).reshape(p.height, p.width) for c in range(a["n_classes"])]
+                                 keep=p.backward_keep).reshape(p.in_shape()) for c in range(a["n_classes"])]
     sets = digits_sets(p) if ctx.quick else caltech_sets(p)
     (_, _), (train_x, train_y), (test_x, test_y) = sets
     if not (np.array_equal(train_y, y_tr) and np.array_equal(test_y, y_te)):
         raise DataError("the images' labels do not match the root layer's: the root layer comes from other data")
     retina = p.retina()
-    dog_tr = np.stack([dog_contrast(x, retina) for x in train_x])
-    dog_te = np.stack([dog_contrast(x, retina) for x in test_x])
+    dog_tr = np.stack([dog_channels(x, retina) for x in train_x])
+    dog_te = np.stack([dog_channels(x, retina) for x in test_x])
     means = [dog_tr[y_tr == c].mean(axis=0) for c in range(a["n_classes"])]
     M = recall_matrix(recalled, means)
     own = np.diag(M)
@@ -128,6 +128,12 @@ def run(ctx) -> dict:
     return metrics
 
 
+def _shown(maps):
+    """One image of (C, H, W) input-layer maps: the ON map, or ON minus OFF with two channels."""
+    maps = np.asarray(maps)
+    return maps[0] - maps[1] if len(maps) == 2 else maps[0]
+
+
 def _figure(ctx, recalled, means, M):
     import matplotlib
 
@@ -137,9 +143,9 @@ def _figure(ctx, recalled, means, M):
     n = len(recalled)
     fig, axes = plt.subplots(2, n, figsize=(3.6 * n, 4.6), squeeze=False)
     for c in range(n):
-        axes[0, c].imshow(recalled[c], cmap="gray")
+        axes[0, c].imshow(_shown(recalled[c]), cmap="gray")
         axes[0, c].set_title(f"recalled from name {c} (r = {M[c, c]:+.2f})", fontsize=8)
-        axes[1, c].imshow(means[c], cmap="gray")
+        axes[1, c].imshow(_shown(means[c]), cmap="gray")
         axes[1, c].set_title(f"class {c}: mean DoG input", fontsize=8)
         for ax in axes[:, c]:
             ax.set_xticks([])

@@ -5,7 +5,9 @@ import pytest
 
 from analysis.recollection import (
     accuracy,
+    accuracy_on,
     ecdf,
+    fraction_per_class,
     name_by_first_crossing,
     name_by_largest,
     paired_comparison,
@@ -40,7 +42,8 @@ def toy_patterns(n_root=24, n_img=10, seed=0):
 def open_net(backend, n_root, n_present, p, steps=4):
     from b2models.backend import Session
 
-    s = Session(backend, f"test_recollection_{p.rule}", key=(n_root, n_present, steps, p.rule, p.per_class))
+    key = (n_root, n_present, steps, p.rule, p.per_class, p.retro_norm)
+    s = Session(backend, f"test_recollection_{p.rule}", key=key)
     s.open()
     try:
         return s, CategoryNetwork(n_root, 2, n_present, steps, s, p)
@@ -77,24 +80,38 @@ def test_co_occurrence_rule_on_toy_patterns_numpy(rule):
     assert accuracy(name_by_largest(reference_retro(root, r.weights, np.ones(len(y)))), y) == 1.0
 
 
-def test_gain_switches_retrieval_and_lambda_switches_learning_numpy():
+@pytest.mark.parametrize("retro_norm", [False, True])
+def test_gain_switches_retrieval_and_lambda_switches_learning_numpy(retro_norm):
+    """The retrograde input equals the NumPy reference, plain or divided by the neuron's total weight
+    (``retro_norm``), also when the weights were learned earlier in the same run."""
     root, y = toy_patterns(seed=1)
-    p = RecollectionParams(theta_name=1.5)
+    p = RecollectionParams(theta_name=1.5, retro_norm=retro_norm)
     s, net = open_net("numpy", root.shape[1], 12, p)
     try:
         w = initial_weights(2, root.shape[1], p, 4)
+        w[1] *= 0.5  # unequal total weights: the normalisation matters
         off = net.run(root, -np.ones(len(y), dtype=int), 0.0, 0.0, w)
         on = net.run(root, -np.ones(len(y), dtype=int), 0.0, 1.0, w)
         taught = net.run(root, y, 0.0, 1.0, w)
+        # learn from 4 images (gain 0), then name 8 with the weights learned in this run
+        lam, gain = np.r_[np.full(4, 40.0), np.zeros(8)], np.r_[np.zeros(4), np.full(8, 2.0)]
+        both = net.run(np.r_[root[:4], root[2:]], np.r_[y[:4], -np.ones(8, dtype=int)], lam, gain, w)
     finally:
         s.close()
     assert np.all(off.retro == 0), "with the neuromodulatory gain at 0 no retrograde input may arrive"
     assert np.all(np.isinf(off.t_named)), "with the gain at 0 no category neuron may reach the naming threshold"
-    np.testing.assert_allclose(on.retro, reference_retro(root, w, np.ones(len(y))), atol=1e-12)
+    np.testing.assert_allclose(on.retro, reference_retro(root, w, np.ones(len(y)), norm=retro_norm), atol=1e-12)
     assert np.all(on.retro > 0)
     assert np.array_equal(on.weights, w) and np.array_equal(taught.weights, w), "λ = 0 must freeze the weights"
     # the spiking decision: a neuron is named at a finite step exactly when its total input reached the threshold
     assert np.array_equal(np.isfinite(on.t_named), on.retro >= 1.5)
+    learned = reference_learning(root[:4], y[:4], 40.0, w, [0, 1])
+    np.testing.assert_allclose(both.weights, learned, atol=1e-12)
+    np.testing.assert_allclose(both.retro[4:], reference_retro(root[2:], learned, 2.0, norm=retro_norm), atol=1e-12)
+    if retro_norm:  # relative to the mean weight: halving a neuron's weights leaves its input unchanged
+        np.testing.assert_allclose(reference_retro(root, w * [[1.0], [0.5]], norm=True) / on.retro, 1.0)
+        with pytest.raises(ValueError, match="retro_norm"):
+            RecollectionParams(retro_norm="yes").validate()
 
 
 @pytest.mark.standalone
@@ -161,6 +178,10 @@ def test_analysis_functions_hand_computed():
     t = np.array([[4.0, 2.0], [np.inf, np.inf], [3.0, 3.0]])
     assert name_by_first_crossing(t, np.array([[9.0, 1.0], [1.0, 2.0], [1.0, 5.0]])).tolist() == [1, -1, 1]
     assert accuracy(np.array([1, -1, 1]), np.array([1, 0, 0])) == pytest.approx(1 / 3)
+    heard = np.array([True, False, True])  # the silent image is left out
+    assert accuracy_on(np.array([1, -1, 1]), np.array([1, 0, 1]), heard) == 1.0
+    assert np.isnan(accuracy_on(np.array([1, -1, 1]), np.array([1, 0, 1]), np.zeros(3, dtype=bool)))
+    np.testing.assert_allclose(fraction_per_class(~heard, np.array([0, 0, 1]), 3), [0.5, 0.0, np.nan])
     x, f = ecdf([0.9, 0.5, 0.7, 0.7])
     assert x.tolist() == [0.5, 0.7, 0.7, 0.9] and f.tolist() == [0.25, 0.5, 0.75, 1.0]
     s = summary([0.5, 0.7, 0.9])

@@ -10,9 +10,12 @@ from models.sdnn import (
     ConvLayer,
     ConvParams,
     RetinaParams,
+    SDNNParams,
     conv_connectivity,
+    dog_channels,
     dog_contrast,
     dog_kernel,
+    encode_batch,
     encode_image,
     latency_code,
 )
@@ -136,6 +139,31 @@ def test_encode_image_spikes_come_from_the_contrast_map():
     c = dog_contrast(img, p).ravel()
     assert set(pix.tolist()) == set(np.flatnonzero(c > 0).tolist())
     assert np.all(np.diff(steps) >= 0)
+
+
+def test_on_off_channels_split_the_dog_response_and_share_one_latency_code():
+    p = RetinaParams(width=31, height=21, channels="on_off")
+    dark = np.ones((21, 31))
+    dark[10, 15] = 0.0
+    maps = dog_channels(dark, p)
+    assert maps.shape == (2, 21, 31)
+    assert maps[1, 10, 15] == pytest.approx(255.0), "a dark dot on white gives the OFF channel's peak"
+    assert maps[0, 9:12, 14:17].max() == 0 and maps[1].argmax() == 10 * 31 + 15
+    img = np.random.default_rng(4).random((21, 31))
+    on, off = dog_channels(img, p)
+    assert np.array_equal(on, dog_contrast(img, p)), "the ON channel is the ON-only input"
+    assert not np.any((on > 0) & (off > 0)), "a pixel is ON or OFF, never both"
+    assert np.all((off == 0) | (off >= p.threshold))
+    steps, idx = encode_image(img, p)
+    flat = np.concatenate([on.ravel(), off.ravel()])
+    assert sorted(idx.tolist()) == np.flatnonzero(flat > 0).tolist(), "index (c*H + y)*W + x over both maps"
+    v = flat[idx]
+    assert not np.any((v[:, None] > v[None, :]) & (steps[:, None] > steps[None, :])), "one ranking for both maps"
+    enc = encode_batch(img[None], p)
+    assert enc.shape == (1, 2 * 21 * 31) and np.array_equal(np.flatnonzero(enc[0] >= 0), np.sort(idx))
+    assert SDNNParams(width=31, height=21, input_channels="on_off").in_shape() == (2, 21, 31)
+    with pytest.raises(ValueError, match="channels"):
+        RetinaParams(channels="off").validate()
 
 
 # ----------------------------------------------------------------------------------------
