@@ -87,7 +87,7 @@ Deviations from the paper and its public code (deliberate):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from brian2 import Clock, Network, NeuronGroup, Quantity, SpikeGeneratorGroup, SpikeMonitor, Synapses, linked_var, ms
@@ -226,9 +226,7 @@ def dog_contrast(image, p: RetinaParams | None = None) -> np.ndarray:
     zeroed, and negative contrasts and contrasts below ``p.threshold`` are set to 0.
     """
     p = p or RetinaParams()
-    out = _dog_response(image, p)
-    out[out < p.threshold] = 0.0
-    return out
+    return dog_channels(image, replace(p, channels="on"))[0]
 
 
 def dog_channels(image, p: RetinaParams | None = None) -> np.ndarray:

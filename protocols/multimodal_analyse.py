@@ -56,9 +56,6 @@ def model_metrics(a, model: str, n_top: int) -> tuple[dict, dict]:
         f"{model}_multimodal_fraction": mm.multimodal_fraction(ftest, names),
         f"{model}_active_fraction": mm.active_fraction(a[f"{model}_P1_both_test"]),
         f"{model}_identity_accuracy": mm.linear_identity_accuracy(sel, a["y_train"], ftest, a["y_test"]),
-        **({"lca_V1_identity_accuracy": mm.linear_identity_accuracy(a["lca_V1_face_train"], a["y_train"],
-                                                                    a["lca_V1_face_test"], a["y_test"])}
-           if model == "lca" else {}),
         f"{model}_name_from_face_top1": top1,
     }
     extra = {"auc_face": auc_face, "auc_name": auc_name, "units": np.array([r["unit"] for r in per]),
@@ -79,6 +76,8 @@ def run(ctx) -> dict:
             a["face_train"].reshape(n_tr, -1), a["y_train"], a["face_test"].reshape(n_te, -1), a["y_test"])
     else:
         ctx.log("the cached training stage predates stored test faces: no pixels_identity_accuracy")
+    metrics["lca_V1_identity_accuracy"] = mm.linear_identity_accuracy(a["lca_V1_face_train"], a["y_train"],
+                                                                   a["lca_V1_face_test"], a["y_test"])
     extras = {}
     for model in models:
         m, extras[model] = model_metrics(a, model, p.top_people)
