@@ -60,7 +60,8 @@ together with the SDNN (the SDNN is frozen during naming, so the pattern is the 
 learns for one pass over the labelled images by default (``epochs``); the recall from a name travels
 backwards through the conv layers in NumPy over the connectivity the Brian2 SDNN uses
 (:func:`recall_input_map`), not as a Brian2 run; the divisive normalisation ``retro_norm`` (off by default)
-is an extension of ours.
+is an extension of ours, and so is ``root_winners`` of the protocols (:func:`first_root_spikes`, applied
+to the cached pattern before it is replayed).
 """
 
 from __future__ import annotations
@@ -174,6 +175,24 @@ def initial_weights(n_cat: int, n_root: int, p: RecollectionParams, rng) -> np.n
     """(n_cat, n_root) weights drawn from N(w_mean, w_std), clipped to [0, 1]."""
     rng = np.random.default_rng(rng)
     return np.clip(rng.normal(p.w_mean, p.w_std, (n_cat, n_root)), 0.0, 1.0)
+
+
+def first_root_spikes(root, k: int, seed: int = 0) -> np.ndarray:
+    """Keep each image's ``k`` earliest root spikes (``root_winners``; -1 elsewhere): a k-winner-take-all over
+    the whole root layer. Spikes in the same step are ordered at random with a generator seeded by ``seed``,
+    so the pattern is a fixed function of the conv3 pattern, ``k`` and ``seed``. ``k`` = 0 keeps every spike."""
+    root = np.asarray(root)
+    if k < 0:
+        raise ValueError(f"root_winners must be >= 0 (0: every root spike), got {k}")
+    if k == 0:
+        return root.copy()
+    rng = np.random.default_rng(seed)
+    out = -np.ones_like(root)
+    for i, row in enumerate(root):
+        idx = np.flatnonzero(row >= 0)
+        keep = idx[np.lexsort((rng.random(len(idx)), row[idx]))][:k]
+        out[i, keep] = row[keep]
+    return out
 
 
 def root_steps_checked(root, n_root: int, n_root_steps: int) -> np.ndarray:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from b2models.backend import Session
-from models.recollection import CategoryNetwork, RecollectionParams, initial_weights
+from models.recollection import CategoryNetwork, RecollectionParams, first_root_spikes, initial_weights
 from models.sdnn import network_steps
 from protocols.recollection_features import FeaturesParams, features_stage, resolved
 from protocols.recollection_features import quick_params as features_quick
@@ -40,6 +40,7 @@ class RecollectionRunParams(FeaturesParams):
     features_run: str = ""  # a recollection.features run directory (or its arrays.npz) to take the root layer from
     root_threshold: float = 0.0  # conv3 threshold of the root layer; 0: the pattern recorded with the features
     retro_norm: bool = False  # divide each category neuron's retrograde input by its total weight (not the paper's)
+    root_winners: int = 0  # keep each image's k earliest root spikes (k-WTA, not the paper's; 0: all)
 
     def recollection(self) -> RecollectionParams:
         return RecollectionParams(per_class=self.per_class, w_mean=self.cat_w_mean, w_std=self.cat_w_std,
@@ -53,6 +54,8 @@ class RecollectionRunParams(FeaturesParams):
         if not self.root_threshold >= 0:
             raise ValueError(f"root_threshold={self.root_threshold} must be >= 0 (0: the features run's conv3 "
                              "pattern)")
+        if not isinstance(self.root_winners, (int, np.integer)) or self.root_winners < 0:
+            raise ValueError(f"root_winners={self.root_winners!r} must be an integer >= 0 (0: every root spike)")
 
 
 def quick_features(p):
@@ -160,6 +163,10 @@ def root_layer(ctx, p: RecollectionRunParams) -> dict:
                                  "root layer", reuse=True)
         a = dict(a, **roots)
     out = {k: np.asarray(v) for k, v in a.items()}
+    if p.root_winners > 0:
+        for part in ("root_train", "root_test"):
+            out[part] = first_root_spikes(out[part], p.root_winners)
+        ctx.log(f"root layer: each image keeps its {p.root_winners} earliest root spikes (root_winners)")
     last = int(max(out["root_train"].max(), out["root_test"].max()))
     n_root_steps = max(network_steps(p.n_steps, p.layers())[0], last + 1)
     out["n_root_steps"] = int(n_root_steps)

@@ -19,6 +19,7 @@ from models.recollection import (
     CategoryNetwork,
     RecollectionParams,
     backward_operators,
+    first_root_spikes,
     initial_weights,
     recall_input_map,
     reference_learning,
@@ -284,3 +285,25 @@ def test_root_threshold_errors(tmp_path):
     (tmp_path / "config.json").write_text('{"params": {"conv3_threshold": 3.0, "cpu_schedule": true}, "quick": false}')
     fp, quick = features_run_params(tmp_path)
     assert fp.conv3_threshold == 3.0 and fp.readout_conv2_threshold == 50.0 and not quick
+
+
+def test_root_winners_keep_the_earliest_spikes():
+    from protocols.recollection_common import RecollectionRunParams
+
+    root = np.array([[3, -1, 0, 5, 1, 2],  # distinct steps: the 3 earliest are neurons 2, 4, 5
+                     [-1, -1, -1, -1, -1, -1],  # silent stays silent
+                     [1, 1, 1, 1, -1, 0]])  # a tie at step 1: neuron 5 plus 2 of the 4 tied neurons
+    out = first_root_spikes(root, 3, seed=0)
+    assert out.shape == root.shape and np.all((out == root) | (out == -1))
+    assert np.array_equal(out[0], [-1, -1, 0, -1, 1, 2])
+    assert np.all(out[1] == -1)
+    assert out[2, 5] == 0 and np.sum(out[2] >= 0) == 3 and np.sum(out[2, :4] == 1) == 2
+    assert np.array_equal(out, first_root_spikes(root, 3, seed=0))  # the tie break is seeded
+    assert np.array_equal(first_root_spikes(root, 0), root)  # 0: every spike
+    assert np.array_equal(first_root_spikes(root, 10), root)  # more winners than spikes: every spike
+    with pytest.raises(ValueError, match="root_winners"):
+        first_root_spikes(root, -1)
+    with pytest.raises(ValueError, match="root_winners"):
+        RecollectionRunParams(root_winners=-2).validate()
+    with pytest.raises(ValueError, match="root_winners"):
+        RecollectionRunParams(root_winners=2.5).validate()
