@@ -92,6 +92,8 @@ def convert(name: str, default, text: str):
         return text
     if default is None:
         return parse_value(text)
+    if isinstance(default, tuple):
+        return _convert_tuple(name, default, text)
     value = parse_value(text)
     if isinstance(default, Quantity) or isinstance(value, Quantity):
         if _dims(value) is not _dims(default):
@@ -115,6 +117,31 @@ def convert(name: str, default, text: str):
         except (TypeError, ValueError) as err:
             raise ParameterError(f"--set {name}={text}: expected a number") from err
     raise ParameterError(f"--set {name}: parameter of type {type(default).__name__} cannot be set")
+
+
+def _convert_tuple(name: str, default: tuple, text: str) -> tuple:
+    """``'256,128,128'`` or ``'(256, 128, 128)'`` for a tuple default: each item is converted like the
+    default's item at that position (its last item past the end), so ints stay ints and units are checked."""
+    body = text.strip()
+    if body.startswith("(") and body.endswith(")"):
+        body = body[1:-1]
+    parts = [p for p in (q.strip() for q in body.split(",")) if p]
+    if not parts:
+        raise ParameterError(f"--set {name}={text}: expected comma-separated values, e.g. {_tuple_text(default)}")
+    if not default:
+        return tuple(parse_value(p) for p in parts)
+    out = []
+    for i, part in enumerate(parts):
+        ref = default[min(i, len(default) - 1)]
+        try:
+            out.append(convert(f"{name}[{i}]", ref, part))
+        except ParameterError as err:
+            raise ParameterError(f"--set {name}={text}: item {i} ({part!r}): {err}") from err
+    return tuple(out)
+
+
+def _tuple_text(default: tuple) -> str:
+    return ",".join(str(v) for v in default) or "1,2"
 
 
 def parse_assignments(items) -> dict[str, str]:

@@ -106,6 +106,8 @@ class MultimodalParams:
             raise ValueError(f"name_pool={self.name_pool} must be 1, 2 or 4")
         if len(self.v_atoms) < 1 or len(self.t_atoms) < 1 or self.p_atoms < 1:
             raise ValueError("need at least one vision and one text layer and p_atoms >= 1")
+        if min(self.v_atoms + self.t_atoms) < 1:
+            raise ValueError(f"v_atoms={self.v_atoms}, t_atoms={self.t_atoms}: every layer needs >= 1 atom")
         if self.epochs < 1 or self.chunk < 1 or self.ffa_epochs < 0:
             raise ValueError(f"epochs={self.epochs}, chunk={self.chunk} must be >= 1, ffa_epochs >= 0")
         if min(self.lam_input, self.lam_hidden) < 0:

@@ -178,6 +178,10 @@ def test_vision_conv_option_and_paper_size_configuration():
                              ({"vision": "fft"}, "vision")):
         with pytest.raises(ParameterError, match=name):
             apply_overrides(MultimodalParams(), {"vision": "conv", **assignment})
+    two = apply_overrides(MultimodalParams(), {"v_atoms": "256,64"})  # layer sizes and count from the CLI
+    assert [(L.name, L.size) for L in two.layers()][:2] == [("V1", 256), ("V2", 64)]
+    with pytest.raises(ParameterError, match="every layer needs >= 1 atom"):
+        apply_overrides(MultimodalParams(), {"t_atoms": "128,0"})
     paper = apply_overrides(MultimodalParams(), {"scale": "paper"}).effective()
     assert paper.n_iter == 400 and paper.p_atoms == 512 and paper.face_channels == 3
     v1 = paper.layers()[0]

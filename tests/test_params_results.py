@@ -48,6 +48,25 @@ def test_apply_overrides_converts_and_checks():
         apply_overrides(P(), {"gain": "2*ms"})
 
 
+@dataclass
+class T:
+    sizes: tuple = (128, 64)
+    taus: tuple = field(default_factory=lambda: (10 * ms, 20 * ms))
+
+
+def test_tuple_parameters_from_text():
+    assert apply_overrides(T(), {"sizes": "256,32,8"}).sizes == (256, 32, 8)
+    t = apply_overrides(T(), {"sizes": "(16)", "taus": "(5*ms, 1*second)"})
+    assert t.sizes == (16,) and isinstance(t.sizes[0], int)
+    assert t.taus == (5 * ms, 1 * second)
+    with pytest.raises(ParameterError, match=r"item 1 \('2.5'\).*expected an integer"):
+        apply_overrides(T(), {"sizes": "4,2.5"})
+    with pytest.raises(ParameterError, match="item 0.*wrong units"):
+        apply_overrides(T(), {"taus": "5*mV"})
+    with pytest.raises(ParameterError, match="expected comma-separated values, e.g. 128,64"):
+        apply_overrides(T(), {"sizes": " ( ) "})
+
+
 def test_jsonable_keeps_units():
     d = jsonable(P())
     assert d["tau"]["unit"] == "s" and d["tau"]["value"] == pytest.approx(0.02)
