@@ -24,6 +24,7 @@ PROTOCOL_MODULES = [
     "protocols.resu_online",
     "protocols.recollection_features",
     "protocols.recollection_naming",
+    "protocols.recollection_cv",
     "protocols.recollection_fewshot",
     "protocols.recollection_oneshot",
     "protocols.recollection_recall",

@@ -1,5 +1,7 @@
 """Recollection by retrograde action potentials: co-occurrence rule, naming pathway, protocols at --quick scale."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -224,7 +226,8 @@ def test_quick_protocols_name_digits_above_chance(tmp_path, have_compiler):
 
     reg = protocols()
     out = {}
-    for name in ("recollection.naming", "recollection.oneshot", "recollection.fewshot", "recollection.recall"):
+    for name in ("recollection.naming", "recollection.oneshot", "recollection.fewshot", "recollection.recall",
+                 "recollection.naming_cv"):
         proto = reg[name]
         p = proto.quick(proto.params())
         if name == "recollection.naming":
@@ -248,6 +251,17 @@ def test_quick_protocols_name_digits_above_chance(tmp_path, have_compiler):
     mf = out["recollection.fewshot"][0]
     assert mf["acc_n40_lam10"][0] > 0.6, f"40 shots at λ = 10 should name digits well, got {mf['acc_n40_lam10']}"
     assert (out["recollection.recall"][1] / "figures" / "fig_recall.png").exists()
+    # naming_cv: its chosen setting, run by recollection.naming, gives the same test accuracy
+    mc, path = out["recollection.naming_cv"]
+    assert mc["n_settings"] == 4 and (path / "figures" / "fig_cv.png").exists()
+    assert mc["cv_accuracy"] >= mc["cv_accuracy_worst_setting"] and 0.5 < mc["svm_linear_cv_accuracy"] <= 1
+    proto = reg["recollection.naming"]
+    p = dataclasses.replace(proto.quick(proto.params()), compare_rules=False, root_winners=mc["best_root_winners"],
+                            lam=mc["best_lam"], retro_norm=mc["best_retro_norm"])
+    with RunWriter("recollection.naming", out_root=tmp_path) as writer:
+        ctx = Context(params=p, seed=1, backend="cpp", quick=True, writer=writer,
+                      cache=StageCache(tmp_path / "cache"), show_progress=False)
+        assert proto.run(ctx)["test_accuracy"] == pytest.approx(mc["test_accuracy"], abs=1e-12)
 
     # root_threshold: the conv3 pattern extracted again from the learned kernels; at the features' own conv3
     # threshold the extraction reproduces the recorded pattern, at another it differs and is cached
@@ -307,3 +321,36 @@ def test_root_winners_keep_the_earliest_spikes():
         RecollectionRunParams(root_winners=-2).validate()
     with pytest.raises(ValueError, match="root_winners"):
         RecollectionRunParams(root_winners=2.5).validate()
+
+
+def test_naming_cv_equals_the_rule_fold_by_fold_numpy():
+    """Each fold's held-out accuracy equals the NumPy rule learned on the other folds (root_winners and
+    retro_norm applied as in the network); folds have equal sizes; ties go to the first setting."""
+    from protocols.recollection_cv import NamingCVParams, best_setting, cv_folds, cv_naming
+
+    rng = np.random.default_rng(3)  # overlapping classes, so that accuracies differ between folds and settings
+    y = np.arange(29) % 2
+    prob = rng.uniform(0.1, 0.7, (2, 24))
+    root = np.where(rng.random((29, 24)) < prob[y], rng.integers(0, 4, (29, 24)), -1)
+    folds = cv_folds(len(y), 3, np.random.default_rng(0))
+    assert sorted(np.bincount(folds)) == [9, 10, 10]
+    p = RecollectionParams()
+    settings = [(0.0, 0, 40.0, False), (0.0, 3, 5.0, True)]
+    acc = cv_naming({0.0: root}, y, folds, settings, p, "numpy", {0.0: 4}, [7])
+    assert acc.shape == (2, 3)
+    for i, (_, k, lam, norm) in enumerate(settings):
+        r = first_root_spikes(root, k)
+        for f in range(3):
+            learn = folds != f
+            w0 = initial_weights(2, root.shape[1], p, [7, 19, f])
+            w = reference_learning(r[learn], y[learn], lam, w0, [0, 1])
+            want = accuracy(name_by_largest(reference_retro(r[~learn], w, norm=norm)), y[~learn])
+            assert acc[i, f] == pytest.approx(want, abs=1e-12), f"setting {settings[i]}, fold {f}"
+    assert len(np.unique(acc)) > 2 and acc.min() < 1.0, "the toy must not be trivially separable"
+    assert best_setting([[0.5, 0.7], [0.6, 0.6], [0.4, 0.4]]) == 0
+    with pytest.raises(ValueError, match="cv_folds=3"):
+        cv_folds(2, 3, np.random.default_rng(0))
+    for bad, match in (({"cv_folds": 1}, "cv_folds"), ({"cv_winners": (4, -1)}, "cv_winners"),
+                       ({"cv_lams": ()}, "cv_lams"), ({"cv_thresholds": (-1.0,)}, "cv_thresholds")):
+        with pytest.raises(ValueError, match=match):
+            NamingCVParams(**bad).validate()
