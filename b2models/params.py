@@ -136,7 +136,8 @@ def _convert_tuple(name: str, default: tuple, text: str) -> tuple:
         try:
             out.append(convert(f"{name}[{i}]", ref, part))
         except ParameterError as err:
-            raise ParameterError(f"--set {name}={text}: item {i} ({part!r}): {err}") from err
+            why = str(err).removeprefix(f"--set {name}[{i}]={part}: ")
+            raise ParameterError(f"--set {name}={text}: item {i} ({part!r}): {why}") from err
     return tuple(out)
 
 
