@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/b2models run spikecoding.fig2 --quick --backend cpp
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
