@@ -183,9 +183,7 @@ def run(ctx) -> dict:
     b = best_setting(cv_acc)
     t, k, lam, norm = settings[b]
     chosen = dataclasses.replace(p, root_threshold=t, root_winners=k, lam=lam, retro_norm=norm)
-    a = a_by_t[t]
-    if k > 0:
-        a = dict(a, root_test=first_root_spikes(a["root_test"], k), root_train=first_root_spikes(a["root_train"], k))
+    a = root_layer(ctx, chosen)  # as recollection.naming prepares it (cached patterns, root_winners applied)
     r = name_images(ctx, a, chosen, p.rule, train_idx)
     named = name_by_largest(r["scores_test"])
     heard = np.any(a["root_test"] >= 0, axis=1)
