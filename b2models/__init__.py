@@ -1,3 +1,3 @@
 """b2models: Brian2 models of four papers, with protocols and analyses."""
 
-__version__ = "0.1.0"
+from b2models._version import __version__

@@ -23,7 +23,6 @@ own random seed for every run (``seed=`` of :meth:`Session.run`).
 from __future__ import annotations
 
 import ctypes
-import fcntl
 import hashlib
 import json
 import logging
@@ -135,28 +134,30 @@ def build_key(backend: str, *parts) -> str:
 
 
 class _DirLock:
-    """An exclusive, non-blocking lock on a directory (released when the process dies)."""
+    """An exclusive, non-blocking lock on a directory (released when the process dies).
+
+    Through :mod:`filelock`, so that it works on every platform Brian2 supports."""
 
     def __init__(self, directory: Path):
         self.directory = directory
-        self._fh = None
+        self._lock = None
 
     def acquire(self) -> bool:
+        from filelock import FileLock, Timeout
+
         self.directory.mkdir(parents=True, exist_ok=True)
-        fh = open(self.directory / ".lock", "w")
+        lock = FileLock(str(self.directory / ".lock"))
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.close()
+            lock.acquire(timeout=0)
+        except Timeout:
             return False
-        self._fh = fh
+        self._lock = lock
         return True
 
     def release(self):
-        if self._fh is not None:
-            fcntl.flock(self._fh, fcntl.LOCK_UN)
-            self._fh.close()
-            self._fh = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
 
 def _locked_build_dir(name: str, key: str) -> tuple[Path, _DirLock]:

@@ -108,7 +108,7 @@ def cmd_show(args):
 
 
 def cmd_data(args):
-    import data
+    from b2models import data
 
     if args.data_command == "list":
         for row in data.status():
@@ -287,7 +287,7 @@ def main(argv=None) -> int:
     from b2models.params import ParameterError
 
     try:
-        import data as _data
+        from b2models import data as _data
 
         data_error = _data.DataError
     except Exception:  # pragma: no cover

@@ -55,9 +55,10 @@ def _best(fn, repeat: int) -> float:
 
 
 def _hierarchy(backend: str, quick: bool, repeat: int, vision: str = "dense") -> dict:
+    from b2models.models.lca import LCAHierarchy
+    from b2models.protocols.multimodal_train import MultimodalParams, quick_params
+
     from b2models.backend import Session
-    from models.lca import LCAHierarchy
-    from protocols.multimodal_train import MultimodalParams, quick_params
 
     p = MultimodalParams(vision=vision)
     if quick:
@@ -80,8 +81,9 @@ def _hierarchy(backend: str, quick: bool, repeat: int, vision: str = "dense") ->
 
 
 def _direct_vs_residual(backend: str, n_pres: int, quick: bool, repeat: int) -> dict:
+    from b2models.models.lca import LayerSpec, LCADirectLayer, LCAHierarchy, LCAParams, random_dictionary
+
     from b2models.backend import Session
-    from models.lca import LayerSpec, LCADirectLayer, LCAHierarchy, LCAParams, random_dictionary
 
     N, M = (256, 48) if quick else (1024, 128)
     lam = 0.02
@@ -133,8 +135,9 @@ def _cpu_s() -> float:
 
 def _conv_layer(backend: str, p, n_pres: int, repeat: int, check: bool, name: str, lams=None) -> tuple:
     """Build one layer, then time one run (best of ``repeat``) per λ in ``lams`` (λ is a run argument)."""
+    from b2models.models.lca_conv import ConvLCALayer, conv_lca_reference, random_kernels
+
     from b2models.backend import Session
-    from models.lca_conv import ConvLCALayer, conv_lca_reference, random_kernels
 
     kernel = random_kernels(p, np.random.default_rng(0))
     x = _conv_images(n_pres, p.in_shape[1])
@@ -167,7 +170,7 @@ def _conv_layer(backend: str, p, n_pres: int, repeat: int, check: bool, name: st
 
 
 def _conv_reference(backend: str, n_pres: int, repeat: int, quick: bool) -> dict:
-    from models.lca_conv import ConvLCAParams
+    from b2models.models.lca_conv import ConvLCAParams
 
     p = ConvLCAParams(n_iter=40) if quick else ConvLCAParams()
     out, _ = _conv_layer(backend, p, n_pres, repeat, check=True, name="bench_lca_conv_ref")
@@ -176,7 +179,7 @@ def _conv_reference(backend: str, n_pres: int, repeat: int, quick: bool) -> dict
 
 def _conv_forms(backend: str, n_pres: int, repeat: int, quick: bool) -> dict:
     """Residual form (both layouts of Φᵀ E) against the Gram form, same kernels and inputs, λ 0.1 and 0.2."""
-    from models.lca_conv import ConvLCAParams
+    from b2models.models.lca_conv import ConvLCAParams
 
     shape = (3, 16, 16) if quick else (3, 32, 32)
     n_iter = 40 if quick else 400

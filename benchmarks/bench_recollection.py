@@ -62,9 +62,9 @@ def main(argv=None):
     if args.pairs < 1 or min(args.jobs) < 1:
         ap.error("--pairs and --jobs must be >= 1")
 
-    from models.recollection import RecollectionParams
-    from protocols.recollection_common import load_features_run
-    from protocols.recollection_oneshot import draw_pairs, oneshot_naming, oneshot_svm
+    from b2models.models.recollection import RecollectionParams
+    from b2models.protocols.recollection_common import load_features_run
+    from b2models.protocols.recollection_oneshot import draw_pairs, oneshot_naming, oneshot_svm
 
     if args.features_run:
         a = load_features_run(args.features_run)

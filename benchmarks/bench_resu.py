@@ -42,7 +42,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--backend", default="numpy")
     args = ap.parse_args()
-    from protocols import resu_gp, resu_scenes, resu_t4
+    from b2models.protocols import resu_gp, resu_scenes, resu_t4
 
     out = {"quick": args.quick, "backend": args.backend, "cores": os.cpu_count(),
            "reference_cpu_s": {"resu.gp": 18.9 * 60, "resu.scenes": 4.5 * 60}}

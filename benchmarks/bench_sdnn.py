@@ -41,7 +41,7 @@ REFERENCE = {"forward_s_per_image": 0.065, "stdp_s_per_iteration": 0.07,
 def _images(n: int, p, seed: int = 1):
     """Caltech learning images when the data are present, else smoothed random textures."""
     try:
-        from data.loaders import load_caltech
+        from b2models.data.loaders import load_caltech
 
         images, _, _ = load_caltech("learning", size=(p.width, p.height))
         rng = np.random.default_rng(seed)
@@ -85,9 +85,8 @@ def main(argv=None):
         ap.error("--chunk must be >= 1 and --learn-images >= 0")
 
     import brian2
-
-    from models.sdnn import SDNNParams, encode_batch
-    from protocols.recollection_features import learn_kernels, open_network
+    from b2models.models.sdnn import SDNNParams, encode_batch
+    from b2models.protocols.recollection_features import learn_kernels, open_network
 
     p = SDNNParams()
     images, source = _images(args.chunk, p)

@@ -51,9 +51,10 @@ def reference_loop(c, x, F, Om, p, rng):
 
 
 def bench_backend(backend, p, seconds, chunk_steps, seed=1):
+    from b2models.data.signals import SmoothedNoise
+    from b2models.models.spikecoding import SpikeCodingNetwork
+
     from b2models.backend import Session
-    from data.signals import SmoothedNoise
-    from models.spikecoding import SpikeCodingNetwork
 
     gen = SmoothedNoise(p.J, float(p.input_sigma / p.dt), p.input_amplitude, float(p.lambda_ * p.dt),
                         float(p.dt), seed=seed)
@@ -99,9 +100,8 @@ def main(argv=None):
         ap.error("--seconds, --chunk and --baseline-seconds must be positive")
 
     import brian2
-
-    from data.signals import SmoothedNoise
-    from models.spikecoding import SpikeCodingParams, initial_weights
+    from b2models.data.signals import SmoothedNoise
+    from b2models.models.spikecoding import SpikeCodingParams, initial_weights
 
     p = SpikeCodingParams()
     chunk_steps = int(round(args.chunk / float(p.dt)))

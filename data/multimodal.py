@@ -162,7 +162,7 @@ def load_multimodal(n_people: int | None = None, size: int = 64, test_fraction: 
                     min_images: int = 5) -> MultimodalData:
     """LFW faces of the ``n_people`` most frequent people (all with ≥ ``min_images`` if None) and
     their rendered names.  Missing data raise :class:`data.DataError` naming the fetch command."""
-    from data.loaders import lfw_people, load_lfw
+    from b2models.data.loaders import lfw_people, load_lfw
 
     if n_people is not None and n_people < 2:
         raise ValueError(f"n_people={n_people} must be >= 2")

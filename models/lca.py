@@ -258,7 +258,7 @@ class LayerSpec:
 
     def conv_params(self, p: LCAParams | None = None):
         """The :class:`models.lca_conv.ConvLCAParams` of a conv layer (dynamics from ``p``)."""
-        from models.lca_conv import ConvLCAParams
+        from b2models.models.lca_conv import ConvLCAParams
 
         p = LCAParams() if p is None else p
         cp = ConvLCAParams(in_shape=tuple(int(v) for v in self.in_shape), n_kernels=self.n_atoms,
@@ -353,7 +353,7 @@ def greedy_data_init(layers, samples: dict, n_iter: int, dt_over_tau: float, rng
         else:
             X = np.concatenate([u[s] for s in L.inputs], axis=1)
         if L.is_conv:
-            from models.lca_conv import conv_lca_reference, patch_kernels
+            from b2models.models.lca_conv import conv_lca_reference, patch_kernels
 
             cp = L.conv_params(LCAParams(tau=1 * ms, dt=dt_over_tau * ms, n_iter=n_iter, eta=0.0))
             Xc = X.reshape((len(X),) + tuple(cp.in_shape))
@@ -372,7 +372,7 @@ def reconstruct(L: LayerSpec, phi, a) -> np.ndarray:
     a = np.atleast_2d(np.asarray(a, dtype=float))
     if not L.is_conv:
         return a @ np.asarray(phi).T
-    from models.lca_conv import conv_transpose
+    from b2models.models.lca_conv import conv_transpose
 
     cp = L.conv_params()
     r = conv_transpose(a.reshape((len(a),) + cp.out_shape), phi, cp.stride, cp.padded_shape[1:])
@@ -387,7 +387,7 @@ def hierarchy_reference(layers, phi: dict, inputs: dict, n_iter: int, dt_over_ta
     for conv layers, or the u of the layers below), residual E = x − Φa, drive ΦᵀE and feedback (the
     part of the upper layer's E that codes this layer), then updates all u together.  ``inputs``:
     modality -> (P, dim).  Returns layer -> {'a': (P, size), 'u': (P, size)}."""
-    from models.lca_conv import conv_correlate, conv_transpose, pad_input
+    from b2models.models.lca_conv import conv_correlate, conv_transpose, pad_input
 
     spec = {L.name: L for L in layers}
     P = len(next(iter(inputs.values())))
@@ -465,7 +465,7 @@ class LCAHierarchy:
         self.phi = {}
         for L in self.layers:
             if L.is_conv:
-                from models.lca_conv import random_kernels
+                from b2models.models.lca_conv import random_kernels
 
                 self.phi[L.name] = random_kernels(self.conv[L.name], rng)
             else:
@@ -553,7 +553,7 @@ class LCAHierarchy:
 
     def _build_conv(self, L, clock) -> list:
         """A convolutional input layer (residual form, shared kernels, plastic; η is a run argument)."""
-        from models.lca_conv import CONV_LCA_FEEDBACK_NEURON, build_residual_conv
+        from b2models.models.lca_conv import CONV_LCA_FEEDBACK_NEURON, build_residual_conv
 
         cp, name = self.conv[L.name], self.name
         ns = {"n_steps": self.p.n_iter, "n_iter": self.p.n_iter, f"stim_{L.name}": self.conv_stim[L.name]}
@@ -599,7 +599,7 @@ class LCAHierarchy:
             if m in self.stim:
                 args[self.stim[m]] = x
         for Ln, cp in self.conv.items():
-            from models.lca_conv import pad_input
+            from b2models.models.lca_conv import pad_input
 
             x = xs[self.spec[Ln].inputs[0]].reshape((self.n_pres,) + tuple(cp.in_shape))
             args[self.conv_stim[Ln]] = pad_input(x, cp).reshape(self.n_pres, -1)
@@ -618,7 +618,7 @@ class LCAHierarchy:
             M, N = L.n_atoms, self.n_in[L.name]
             if learn and L.name in learn_layers:
                 if L.is_conv:
-                    from models.lca_conv import normalise_kernels
+                    from b2models.models.lca_conv import normalise_kernels
 
                     KG, (M, C, K, _) = self.kernel_group[L.name], self.phi[L.name].shape
                     w = np.stack([np.asarray(getattr(KG, f"w_{c}")[:]).reshape(M, K, K) for c in range(C)], axis=1)

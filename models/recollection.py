@@ -373,7 +373,7 @@ def backward_operators(in_shape, layers):
     through the same connectivity as the Brian2 network: a conv layer spreads each output neuron's activity
     over its inputs weighted by the kernel coefficient (transposed convolution); a pool layer copies a
     pool unit's activity to every input of its window."""
-    from models.sdnn import ConvSpec, conv_connectivity, conv_out_shape, pool_connectivity, pool_out_shape
+    from b2models.models.sdnn import ConvSpec, conv_connectivity, conv_out_shape, pool_connectivity, pool_out_shape
 
     ops, shape = [], tuple(in_shape)
     for spec in layers:

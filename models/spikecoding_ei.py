@@ -104,6 +104,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from b2models.models.spikecoding import THRESHOLD_ANY, THRESHOLD_MARGIN
 from brian2 import (
     Clock,
     Hz,
@@ -120,7 +121,6 @@ from brian2 import (
 )
 
 from b2models.backend import Session
-from models.spikecoding import THRESHOLD_ANY, THRESHOLD_MARGIN
 
 # ----------------------------------------------------------------------------------------
 # equations

@@ -65,6 +65,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from b2models.models.spikecoding import (
+    CODING_RESET,
+    FEEDFORWARD_SYNAPSE,
+    HEBBIAN_FEEDFORWARD_RULE_ON_POST,
+    INPUT_SIGNAL,
+    SpikeCodingParams,
+    initial_weights,
+)
+from b2models.models.spikecoding_ei import (
+    ARBITER,
+    ARBITER_CLEAR,
+    ARBITER_ON_CANDIDATE,
+    CANDIDATE_EVENT_AUTHORS,
+    POPULATION_BEST,
+    THRESHOLD_BEST_OF_POPULATION,
+)
 from brian2 import (
     Clock,
     Hz,
@@ -79,22 +95,6 @@ from brian2 import (
 )
 
 from b2models.backend import Session
-from models.spikecoding import (
-    CODING_RESET,
-    FEEDFORWARD_SYNAPSE,
-    HEBBIAN_FEEDFORWARD_RULE_ON_POST,
-    INPUT_SIGNAL,
-    SpikeCodingParams,
-    initial_weights,
-)
-from models.spikecoding_ei import (
-    ARBITER,
-    ARBITER_CLEAR,
-    ARBITER_ON_CANDIDATE,
-    CANDIDATE_EVENT_AUTHORS,
-    POPULATION_BEST,
-    THRESHOLD_BEST_OF_POPULATION,
-)
 
 # ----------------------------------------------------------------------------------------
 # equations

@@ -47,13 +47,13 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from b2models.analysis import multimodal as mm
+from b2models.data.multimodal import load_multimodal
+from b2models.models.lca import LayerSpec, LCAHierarchy, LCAParams, greedy_data_init, top_down
 from brian2 import Quantity, ms
 
-from analysis import multimodal as mm
 from b2models.backend import Session
 from b2models.protocol import Claim, Protocol
-from data.multimodal import load_multimodal
-from models.lca import LayerSpec, LCAHierarchy, LCAParams, greedy_data_init, top_down
 
 
 @dataclass
@@ -257,7 +257,7 @@ def _lca_stage(ctx, p, D, arrays):
 
 
 def _ffa_stage(ctx, p, D, arrays):
-    from models.ffa import FFA, FFAParams, keras_available
+    from b2models.models.ffa import FFA, FFAParams, keras_available
 
     ok, why = keras_available()
     if not ok:

@@ -15,12 +15,12 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
+from b2models.models.recollection import CategoryNetwork, RecollectionParams, first_root_spikes, initial_weights
+from b2models.models.sdnn import network_steps
+from b2models.protocols.recollection_features import FeaturesParams, features_stage, resolved
+from b2models.protocols.recollection_features import quick_params as features_quick
 
 from b2models.backend import Session
-from models.recollection import CategoryNetwork, RecollectionParams, first_root_spikes, initial_weights
-from models.sdnn import network_steps
-from protocols.recollection_features import FeaturesParams, features_stage, resolved
-from protocols.recollection_features import quick_params as features_quick
 
 
 @dataclass
@@ -77,7 +77,7 @@ def load_features_run(path) -> dict:
     """The arrays of a finished ``recollection.features`` run (its directory or its arrays.npz)."""
     from pathlib import Path
 
-    from data import DataError
+    from b2models.data import DataError
 
     f = Path(path)
     if f.is_dir():
@@ -101,7 +101,7 @@ def features_run_params(path) -> tuple[FeaturesParams, bool]:
     import json
     from pathlib import Path
 
-    from data import DataError
+    from b2models.data import DataError
 
     d = Path(path)
     d = d.parent if d.is_file() else d
@@ -124,8 +124,8 @@ def features_run_params(path) -> tuple[FeaturesParams, bool]:
 def _extract_root(ctx, fp: FeaturesParams, quick: bool, kernels, threshold: float) -> dict:
     """conv3 spike patterns of the training and test images with the learned ``kernels`` and conv3 at
     ``threshold`` (one forward pass, no learning)."""
-    from models.sdnn import encode_batch
-    from protocols.recollection_features import caltech_sets, digits_sets, extract_features, open_network
+    from b2models.models.sdnn import encode_batch
+    from b2models.protocols.recollection_features import caltech_sets, digits_sets, extract_features, open_network
 
     _, (train_x, _), (test_x, _) = digits_sets(fp) if quick else caltech_sets(fp)
     ctx.log(f"extracting the root layer with conv3 threshold {threshold:g} "
@@ -227,6 +227,6 @@ def class_first(net: CategoryNetwork, t_named) -> np.ndarray:
 
 def standardise_by(pool, *sets):
     """Scale feature sets with the mean and s.d. of an unlabelled ``pool`` (all training images)."""
-    from analysis.classify import standardise
+    from b2models.analysis.classify import standardise
 
     return [standardise(pool, s)[1] for s in sets]

@@ -38,12 +38,12 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from b2models.analysis.classify import chance_level, svm_accuracy
+from b2models.models.sdnn import SDNNParams, SpikingConvNet, encode_batch, readout_features
 
-from analysis.classify import chance_level, svm_accuracy
 from b2models.backend import Session
 from b2models.params import jsonable
 from b2models.protocol import Claim, Protocol
-from models.sdnn import SDNNParams, SpikingConvNet, encode_batch, readout_features
 
 STAGE = "recollection_features"
 
@@ -126,7 +126,7 @@ def digits_sets(p: FeaturesParams):
 
 
 def caltech_sets(p: FeaturesParams):
-    from data.loaders import load_caltech
+    from b2models.data.loaders import load_caltech
 
     size = (p.width, p.height)
     out = []

@@ -22,11 +22,9 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
-
-from analysis.classify import svm_accuracy
-from analysis.recollection import accuracy, name_by_largest, summary
-from b2models.protocol import Claim, Protocol
-from protocols.recollection_common import (
+from b2models.analysis.classify import svm_accuracy
+from b2models.analysis.recollection import accuracy, name_by_largest, summary
+from b2models.protocols.recollection_common import (
     CategoryBuilder,
     RecollectionRunParams,
     learn_then_name,
@@ -34,7 +32,9 @@ from protocols.recollection_common import (
     root_layer,
     standardise_by,
 )
-from protocols.recollection_naming import pick_per_class
+from b2models.protocols.recollection_naming import pick_per_class
+
+from b2models.protocol import Claim, Protocol
 
 
 @dataclass

@@ -31,9 +31,8 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
-
-from analysis.classify import chance_level, svm_accuracy
-from analysis.recollection import (
+from b2models.analysis.classify import chance_level, svm_accuracy
+from b2models.analysis.recollection import (
     accuracy,
     accuracy_on,
     fraction_per_class,
@@ -41,15 +40,16 @@ from analysis.recollection import (
     name_by_largest,
     score_difference,
 )
-from b2models.protocol import Claim, Protocol
-from models.recollection import RULES
-from protocols.recollection_common import (
+from b2models.models.recollection import RULES
+from b2models.protocols.recollection_common import (
     RecollectionRunParams,
     learn_then_name,
     open_category,
     quick_features,
     root_layer,
 )
+
+from b2models.protocol import Claim, Protocol
 
 
 @dataclass

@@ -25,11 +25,9 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-
-from analysis.classify import svm_accuracy
-from analysis.recollection import accuracy, ecdf, name_by_largest, paired_comparison, summary
-from b2models.protocol import Claim, Protocol
-from protocols.recollection_common import (
+from b2models.analysis.classify import svm_accuracy
+from b2models.analysis.recollection import accuracy, ecdf, name_by_largest, paired_comparison, summary
+from b2models.protocols.recollection_common import (
     CategoryBuilder,
     RecollectionRunParams,
     learn_then_name,
@@ -37,6 +35,8 @@ from protocols.recollection_common import (
     root_layer,
     standardise_by,
 )
+
+from b2models.protocol import Claim, Protocol
 
 
 @dataclass

@@ -29,21 +29,21 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
-
-from analysis.recollection import accuracy, recall_matrix, recall_naming
-from b2models.protocol import Claim, Protocol
-from data import DataError
-from models.recollection import backward_operators, recall_input_map
-from models.sdnn import dog_channels
-from protocols.recollection_common import (
+from b2models.analysis.recollection import accuracy, recall_matrix, recall_naming
+from b2models.data import DataError
+from b2models.models.recollection import backward_operators, recall_input_map
+from b2models.models.sdnn import dog_channels
+from b2models.protocols.recollection_common import (
     RecollectionRunParams,
     learn_then_name,
     open_category,
     quick_features,
     root_layer,
 )
-from protocols.recollection_features import caltech_sets, digits_sets
-from protocols.recollection_naming import pick_per_class
+from b2models.protocols.recollection_features import caltech_sets, digits_sets
+from b2models.protocols.recollection_naming import pick_per_class
+
+from b2models.protocol import Claim, Protocol
 
 DRIVES = ("contrast", "weight")
 

@@ -63,13 +63,13 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
+from b2models.models import resu
+from b2models.protocols import resu_t4
 from brian2 import ms
 
 from b2models.backend import Session
 from b2models.params import jsonable
 from b2models.protocol import Claim, Protocol
-from models import resu
-from protocols import resu_t4
 
 FLASH_DT_MS = 8.33  # recording sample spacing of the L1/L2 flash data
 CELLS = ("L1", "L2")
@@ -300,8 +300,8 @@ def connectome_comparison(p: CompareParams, psi2, paper: dict, flyvis_csv) -> di
 
 # ---------------------------------------------------------------------------------------------
 def run(ctx) -> dict:
-    from data import load_fly_l1l2, load_fly_t4t5, load_resu_t4a_weights
-    from data.loaders import require
+    from b2models.data import load_fly_l1l2, load_fly_t4t5, load_resu_t4a_weights
+    from b2models.data.loaders import require
 
     p: CompareParams = ctx.params
     p.validate()

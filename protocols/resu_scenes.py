@@ -25,8 +25,8 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+from b2models.analysis import cca
 
-from analysis import cca
 from b2models.protocol import Claim, Protocol
 
 PANORAMA_DEG_PER_PX = 360.0 / 927
@@ -139,7 +139,7 @@ def scene_sets(p: SceneParams, quick: bool, log=print) -> dict[str, tuple[list, 
     """name -> (list of luminance images, periodic, deg per px)."""
     sets = {}
     if not quick:
-        from data import load_panorama_mat, load_train400
+        from b2models.data import load_panorama_mat, load_train400
 
         if p.use_panorama:
             sets["panorama"] = ([load_panorama_mat()], True, PANORAMA_DEG_PER_PX)

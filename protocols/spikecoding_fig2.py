@@ -25,14 +25,14 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
+from b2models.analysis import coding
+from b2models.data.signals import learning_and_test_signals
+from b2models.models.spikecoding import SpikeCodingNetwork, SpikeCodingParams
 from brian2 import Quantity, second
 
-from analysis import coding
 from b2models.backend import Session
 from b2models.params import jsonable
 from b2models.protocol import Claim, Protocol
-from data.signals import learning_and_test_signals
-from models.spikecoding import SpikeCodingNetwork, SpikeCodingParams
 
 
 def check_chunked_learning(p):
@@ -163,7 +163,7 @@ def tuning_input(p: Fig2Params, radius: float):
     if p.J > 2:
         dirs = np.concatenate([dirs, np.zeros((p.n_angles, p.J - 2))], axis=1)
     c = np.repeat(lam * radius * dirs, hold, axis=0)
-    from data.signals import leaky_integrate
+    from b2models.data.signals import leaky_integrate
 
     x = leaky_integrate(c, float(p.lambda_ * p.dt), float(p.dt), x0=radius * dirs[0])
     d = int(round(float(p.discard / p.dt)))

@@ -41,20 +41,15 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
-from brian2 import Quantity, second
-
-from analysis import coding
-from b2models.backend import Session
-from b2models.params import jsonable
-from b2models.protocol import Claim, Protocol
-from data.signals import SmoothedNoise
-from models.spikecoding import (
+from b2models.analysis import coding
+from b2models.data.signals import SmoothedNoise
+from b2models.models.spikecoding import (
     SpikeCodingNetwork,
     SpikeCodingParams,
     decorrelated_hebbian_signal,
     hebbian_precision,
 )
-from protocols.spikecoding_fig2 import (
+from b2models.protocols.spikecoding_fig2 import (
     RUN_ARG_FIELDS,
     Fig2Params,
     _Presenter,
@@ -62,6 +57,11 @@ from protocols.spikecoding_fig2 import (
     measure_tuning,
     snapshot_chunks,
 )
+from brian2 import Quantity, second
+
+from b2models.backend import Session
+from b2models.params import jsonable
+from b2models.protocol import Claim, Protocol
 
 RULES = ("decorrelated", "plain")
 
@@ -148,7 +148,7 @@ def axis_density_ratio(angles, axis_rad: float, half_width_rad: float = np.pi / 
 def measure_tuning_on_contour(pres: _Presenter, p: Fig3Params, radius: float, A):
     """Tuning curves on the input's iso-density ellipse: at equally spaced angles φ the constant input
     x = ρ(φ)(cos φ, sin φ) with |A⁻¹x| = radius (the white-noise radius), held for tuning_hold each."""
-    from data.signals import leaky_integrate
+    from b2models.data.signals import leaky_integrate
 
     net = pres.net
     saved = net.state()

@@ -61,21 +61,21 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
-from brian2 import Hz, Quantity, second
-
-from analysis import coding
-from b2models.backend import Session
-from b2models.params import jsonable
-from b2models.protocol import Claim, Protocol
-from data.audio import Filterbank, harmonic_complex, read_audio
-from data.loaders import librispeech_files
-from models.spikecoding import (
+from b2models.analysis import coding
+from b2models.data.audio import Filterbank, harmonic_complex, read_audio
+from b2models.data.loaders import librispeech_files
+from b2models.models.spikecoding import (
     SpikeCodingNetwork,
     SpikeCodingParams,
     decorrelated_hebbian_signal,
     hebbian_precision,
 )
-from protocols.spikecoding_fig2 import RUN_ARG_FIELDS, _Presenter, snapshot_chunks
+from b2models.protocols.spikecoding_fig2 import RUN_ARG_FIELDS, _Presenter, snapshot_chunks
+from brian2 import Hz, Quantity, second
+
+from b2models.backend import Session
+from b2models.params import jsonable
+from b2models.protocol import Claim, Protocol
 
 SAMPLERATE = 16000
 

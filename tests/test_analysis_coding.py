@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-
-from analysis import coding
+from b2models.analysis import coding
 
 
 def test_spike_counts_and_filtered_trains():

@@ -60,7 +60,7 @@ def test_cuda_code_for_fig2_generates_and_compiles():
         pytest.skip("brian2cuda is not installed (pip install -e '.[cuda]')")
     if nvcc_path() is None:
         pytest.skip("nvcc is not installed: CUDA code cannot be compiled here")
-    from models.spikecoding import SpikeCodingNetwork, SpikeCodingParams
+    from b2models.models.spikecoding import SpikeCodingNetwork, SpikeCodingParams
 
     has_gpu, why = gpu_available()
     session = Session("cuda", "test_cuda_fig2", key=(500,))

@@ -64,7 +64,7 @@ def test_data_list(capsys):
 
 
 def test_interrupted_run_leaves_nothing(monkeypatch, tmp_path, capsys):
-    from protocols import spikecoding_fig2
+    from b2models.protocols import spikecoding_fig2
 
     def interrupted(ctx):
         ctx.writer.save_metrics({"half": 1})

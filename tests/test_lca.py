@@ -2,9 +2,7 @@
 
 import numpy as np
 import pytest
-
-from b2models.backend import Session
-from models.lca import (
+from b2models.models.lca import (
     LayerSpec,
     LCAHierarchy,
     LCAParams,
@@ -16,6 +14,8 @@ from models.lca import (
     soft_threshold,
     top_down,
 )
+
+from b2models.backend import Session
 
 
 def _single_layer(backend, phi, x, lam, n_iter, name, eta=0.0, record_u=False):
@@ -162,7 +162,7 @@ def test_bad_architecture_and_inputs_raise():
 
 def test_direct_inhibition_form_reaches_the_same_code():
     """Direct (ΦᵀΦ − I) inhibition and the residual population code the same fixed point."""
-    from models.lca import LCADirectLayer
+    from b2models.models.lca import LCADirectLayer
 
     rng = np.random.default_rng(4)
     N, M, P, lam = 20, 10, 2, 0.05
@@ -178,7 +178,7 @@ def test_direct_inhibition_form_reaches_the_same_code():
 def test_joint_layer_hierarchy_matches_numpy_reference():
     """Two input layers and a joint layer coding both (feedback split between them): the Brian2 hierarchy
     equals models.lca.hierarchy_reference (and the reference equals the hand-written two-layer update)."""
-    from models.lca import hierarchy_reference
+    from b2models.models.lca import hierarchy_reference
 
     rng = np.random.default_rng(12)
     layers = [LayerSpec("A1", 7, ("a",), 0.05), LayerSpec("B1", 5, ("b",), 0.05), LayerSpec("J", 6, ("A1", "B1"), 0.02)]

@@ -2,10 +2,8 @@
 
 import numpy as np
 import pytest
-
-from b2models.backend import Session
-from models.lca import lca_reference
-from models.lca_conv import (
+from b2models.models.lca import lca_reference
+from b2models.models.lca_conv import (
     ConvLCALayer,
     ConvLCAParams,
     conv_correlate,
@@ -19,6 +17,8 @@ from models.lca_conv import (
     random_kernels,
     unrolled_dictionary,
 )
+
+from b2models.backend import Session
 
 # a tiny problem: 2 channels 8×8, 3 kernels 3×3, stride 2, pad 1 → codes 3×4×4 (48) for 200 padded inputs
 TINY = dict(in_shape=(2, 8, 8), n_kernels=3, kernel_size=3, stride=2, pad=1)
@@ -165,14 +165,14 @@ def test_bad_inputs():
 # a conv layer inside the hierarchy (models/lca.py)
 # ----------------------------------------------------------------------------------------
 def _conv_hierarchy(lam1=0.05, lam2=0.02, m2=6):
-    from models.lca import LayerSpec
+    from b2models.models.lca import LayerSpec
 
     return [LayerSpec("V1", 3, ("img",), lam1, kind="conv", kernel_size=3, stride=2, pad=1, in_shape=(2, 8, 8)),
             LayerSpec("V2", m2, ("V1",), lam2)]
 
 
 def _hierarchy_problem(seed, n):
-    from models.lca import random_dictionary
+    from b2models.models.lca import random_dictionary
 
     layers = _conv_hierarchy()
     rng = np.random.default_rng(seed)
@@ -187,7 +187,7 @@ def test_conv_layer_in_hierarchy_matches_numpy_reference():
     """Conv V1 (shared kernels) → dense V2 coding u_V1, feedback off and on: the Brian2 hierarchy equals the
     numpy reference step by step; without feedback V1 is the single conv layer (conv_lca_reference), with
     feedback it is not; the layer above codes V1's dense u."""
-    from models.lca import LCAHierarchy, LCAParams, hierarchy_reference
+    from b2models.models.lca import LCAHierarchy, LCAParams, hierarchy_reference
 
     layers, kernel, phi2, x = _hierarchy_problem(seed=8, n=2)
     n_iter = 60
@@ -213,7 +213,7 @@ def test_conv_layer_in_hierarchy_matches_numpy_reference():
 def test_conv_hierarchy_learning_numpy_and_cpp_agree(have_compiler):
     """Learning in a hierarchy with a conv first layer: per-kernel Hebbian update + normalisation; numpy and
     cpp_standalone give the same codes and dictionaries, and a second (frozen) run uses the learned ones."""
-    from models.lca import LCAHierarchy, LCAParams
+    from b2models.models.lca import LCAHierarchy, LCAParams
 
     layers, kernel, phi2, x = _hierarchy_problem(seed=9, n=2)
     res = {}
@@ -238,7 +238,7 @@ def test_conv_hierarchy_learning_numpy_and_cpp_agree(have_compiler):
 def test_conv_hierarchy_learning_rule_first_presentation():
     """One presentation (feedback off): the kernels change by ΔΦ_m = η Σ a E[patch] from the code and residual
     of the last step, then unit norm (the same rule as the single conv layer)."""
-    from models.lca import LCAHierarchy, LCAParams
+    from b2models.models.lca import LCAHierarchy, LCAParams
 
     layers, kernel, phi2, x = _hierarchy_problem(seed=10, n=1)
     p = LCAParams(n_iter=40, eta=0.5, feedback=False)
@@ -261,7 +261,7 @@ def test_conv_hierarchy_learning_rule_first_presentation():
     (dict(kind="fft"), "kind"),
 ])
 def test_bad_conv_layer_settings(kw, msg):
-    from models.lca import LayerSpec
+    from b2models.models.lca import LayerSpec
 
     base = dict(kind="conv", kernel_size=3, stride=2, pad=1, in_shape=(2, 8, 8))
     with pytest.raises(ValueError, match=msg) as err:
@@ -270,7 +270,7 @@ def test_bad_conv_layer_settings(kw, msg):
 
 
 def test_bad_conv_architecture():
-    from models.lca import LayerSpec, check_architecture
+    from b2models.models.lca import LayerSpec, check_architecture
 
     conv = dict(kind="conv", kernel_size=3, stride=2, pad=1, in_shape=(2, 8, 8))
     with pytest.raises(ValueError, match="in_shape"):

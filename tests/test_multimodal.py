@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-
-from analysis import multimodal as mm
-from data.multimodal import (
+from b2models.analysis import multimodal as mm
+from b2models.data.multimodal import (
     NAME_SIZE,
     display_name,
     fit_name_size,
@@ -20,7 +19,7 @@ LONG_NAMES = ["Maria Soledad Alvear Valenzuela", "Luis Ernesto Derbez Bautista",
 
 def _names():
     try:
-        from data.loaders import lfw_people
+        from b2models.data.loaders import lfw_people
 
         return [display_name(p) for p in lfw_people()]
     except Exception:  # no LFW here: the long names above still cover the size rule
@@ -142,7 +141,7 @@ def test_linear_identity_accuracy_and_class_distances():
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # raised inside Keras/JAX, not by this project
 def test_ffa_builds_and_trains_one_step():
-    from models.ffa import FFA, FFAParams, keras_available
+    from b2models.models.ffa import FFA, FFAParams, keras_available
 
     ok, why = keras_available()
     if not ok:
@@ -165,8 +164,9 @@ def test_ffa_builds_and_trains_one_step():
 def test_vision_conv_option_and_paper_size_configuration():
     """``--set vision=conv`` makes V1 convolutional (V2 codes its 16×9×9 potentials); bad conv settings give one
     error naming the protocol's parameter; ``scale=paper`` is a valid paper-size configuration."""
+    from b2models.protocols.multimodal_train import PAPER_SIZE, MultimodalParams, quick_params
+
     from b2models.params import ParameterError, apply_overrides
-    from protocols.multimodal_train import PAPER_SIZE, MultimodalParams, quick_params
 
     p = apply_overrides(MultimodalParams(), {"vision": "conv"})
     layers = {L.name: L for L in p.layers()}

@@ -4,8 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-
-from analysis.recollection import (
+from b2models.analysis.recollection import (
     accuracy,
     accuracy_on,
     ecdf,
@@ -16,7 +15,7 @@ from analysis.recollection import (
     recall_matrix,
     summary,
 )
-from models.recollection import (
+from b2models.models.recollection import (
     RULES,
     CategoryNetwork,
     RecollectionParams,
@@ -161,8 +160,8 @@ def test_bad_inputs_name_the_problem():
 
 
 def test_features_run_errors(tmp_path):
-    from data import DataError
-    from protocols.recollection_common import load_features_run
+    from b2models.data import DataError
+    from b2models.protocols.recollection_common import load_features_run
 
     with pytest.raises(DataError, match="no such recollection.features run"):
         load_features_run(tmp_path / "missing")
@@ -199,9 +198,8 @@ def test_analysis_functions_hand_computed():
 
 def test_backward_pass_through_one_conv_layer_is_a_transposed_correlation():
     """Activity sent back through a 'same' conv layer equals the convolution of the output map with the kernel."""
+    from b2models.models.sdnn import ConvSpec
     from scipy.signal import convolve2d
-
-    from models.sdnn import ConvSpec
 
     rng = np.random.default_rng(0)
     spec = ConvSpec(maps=1, size=3, threshold=1.0, winners=1, offset=1)
@@ -265,8 +263,8 @@ def test_quick_protocols_name_digits_above_chance(tmp_path, have_compiler):
 
     # root_threshold: the conv3 pattern extracted again from the learned kernels; at the features' own conv3
     # threshold the extraction reproduces the recorded pattern, at another it differs and is cached
-    from protocols.recollection_common import _extract_root, feature_params, root_layer
-    from protocols.recollection_features import resolved
+    from b2models.protocols.recollection_common import _extract_root, feature_params, root_layer
+    from b2models.protocols.recollection_features import resolved
 
     proto = reg["recollection.naming"]
     p = proto.quick(proto.params())
@@ -289,8 +287,8 @@ def test_quick_protocols_name_digits_above_chance(tmp_path, have_compiler):
 
 
 def test_root_threshold_errors(tmp_path):
-    from data import DataError
-    from protocols.recollection_common import RecollectionRunParams, features_run_params
+    from b2models.data import DataError
+    from b2models.protocols.recollection_common import RecollectionRunParams, features_run_params
 
     with pytest.raises(ValueError, match="root_threshold"):
         RecollectionRunParams(root_threshold=-1.0).validate()
@@ -302,7 +300,7 @@ def test_root_threshold_errors(tmp_path):
 
 
 def test_root_winners_keep_the_earliest_spikes():
-    from protocols.recollection_common import RecollectionRunParams
+    from b2models.protocols.recollection_common import RecollectionRunParams
 
     root = np.array([[3, -1, 0, 5, 1, 2],  # distinct steps: the 3 earliest are neurons 2, 4, 5
                      [-1, -1, -1, -1, -1, -1],  # silent stays silent
@@ -326,7 +324,7 @@ def test_root_winners_keep_the_earliest_spikes():
 def test_naming_cv_equals_the_rule_fold_by_fold_numpy():
     """Each fold's held-out accuracy equals the NumPy rule learned on the other folds (root_winners and
     retro_norm applied as in the network); folds have equal sizes; ties go to the first setting."""
-    from protocols.recollection_cv import NamingCVParams, best_setting, cv_folds, cv_naming
+    from b2models.protocols.recollection_cv import NamingCVParams, best_setting, cv_folds, cv_naming
 
     rng = np.random.default_rng(3)  # overlapping classes, so that accuracies differ between folds and settings
     y = np.arange(29) % 2

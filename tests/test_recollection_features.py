@@ -4,8 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
-
-from analysis.classify import chance_level, standardise, svm_accuracy
+from b2models.analysis.classify import chance_level, standardise, svm_accuracy
 
 
 def test_standardise_uses_training_statistics():
@@ -60,8 +59,8 @@ def _fake_caltech(tmp_path, corrupt: bool):
 
 
 def test_corrupt_image_file_gives_an_error_naming_it(tmp_path, monkeypatch):
-    from data.registry import DataError
-    from protocols.recollection_features import FeaturesParams, caltech_sets
+    from b2models.data.registry import DataError
+    from b2models.protocols.recollection_features import FeaturesParams, caltech_sets
 
     _fake_caltech(tmp_path, corrupt=True)
     monkeypatch.setenv("B2MODELS_DATA", str(tmp_path))
@@ -72,7 +71,7 @@ def test_corrupt_image_file_gives_an_error_naming_it(tmp_path, monkeypatch):
 
 
 def test_readable_fake_caltech_loads_at_network_size(tmp_path, monkeypatch):
-    from protocols.recollection_features import FeaturesParams, caltech_sets
+    from b2models.protocols.recollection_features import FeaturesParams, caltech_sets
 
     _fake_caltech(tmp_path, corrupt=False)
     monkeypatch.setenv("B2MODELS_DATA", str(tmp_path))
@@ -81,7 +80,7 @@ def test_readable_fake_caltech_loads_at_network_size(tmp_path, monkeypatch):
 
 
 def test_params_validation():
-    from protocols.recollection_features import FeaturesParams, quick_params
+    from b2models.protocols.recollection_features import FeaturesParams, quick_params
 
     with pytest.raises(ValueError, match="chunk"):
         FeaturesParams(chunk=0).validate()
@@ -93,8 +92,9 @@ def test_params_validation():
 
 
 def test_cpu_schedule_preset_keeps_paper_defaults_and_explicit_values():
+    from b2models.protocols.recollection_features import CPU_SCHEDULE, FeaturesParams, resolved, stage_config
+
     from b2models.params import apply_overrides
-    from protocols.recollection_features import CPU_SCHEDULE, FeaturesParams, resolved, stage_config
 
     paper = FeaturesParams()
     assert paper.learn_images() == (3000, 5000, 6000) and paper.a_plus_double_every == 500
@@ -114,9 +114,10 @@ def test_cpu_schedule_preset_keeps_paper_defaults_and_explicit_values():
 
 def test_learning_does_not_depend_on_the_chunk_size():
     """a⁺ follows the schedule image by image, so learning with 2 or 3 images per run gives the same kernels."""
+    from b2models.models.sdnn import ConvSpec, PoolSpec, SDNNParams, SpikingConvNet
+    from b2models.protocols.recollection_features import learn_kernels
+
     from b2models.backend import Session
-    from models.sdnn import ConvSpec, PoolSpec, SDNNParams, SpikingConvNet
-    from protocols.recollection_features import learn_kernels
 
     layers = [ConvSpec(3, 3, 1.6, winners=2, offset=1), PoolSpec(3, 2, inhibition=True),
               ConvSpec(4, 3, 1.2, winners=2, offset=1), PoolSpec(2, 2), ConvSpec(3, 3, 1.0, winners=1, offset=0)]
@@ -143,9 +144,10 @@ def test_learning_does_not_depend_on_the_chunk_size():
 @pytest.mark.standalone
 def test_quick_learning_on_digits_beats_chance(tmp_path, have_compiler):
     """--quick: STDP on 2-class digits, conv3 features, SVMs: test accuracy well above chance (0.5)."""
+    from b2models.protocols.recollection_features import PROTOCOL
+
     from b2models.protocol import Context
     from b2models.results import RunWriter, StageCache
-    from protocols.recollection_features import PROTOCOL
 
     p = PROTOCOL.quick(PROTOCOL.params())
     with RunWriter(PROTOCOL.name, out_root=tmp_path) as writer:

@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-
-from analysis import cca
+from b2models.analysis import cca
 
 
 @pytest.mark.parametrize("tau", [2.0, 5.0, 12.0])

@@ -4,9 +4,8 @@ import dataclasses
 
 import numpy as np
 import pytest
-
-from analysis import cca
-from protocols import resu_compare as rc
+from b2models.analysis import cca
+from b2models.protocols import resu_compare as rc
 
 
 def test_pearson_values_and_errors():
@@ -76,7 +75,7 @@ def test_connectome_comparison_uses_fixed_mapping_and_sign():
 
 
 def test_flyvis_columns_from_the_real_connectome():
-    from data.loaders import require
+    from b2models.data.loaders import require
 
     path = require("fly_connectome") / "DERIVED_edges_by_offset.csv"
     l1 = rc.flyvis_column_counts(path, rc.FLYVIS_L1_TYPES)
@@ -88,7 +87,7 @@ def test_flyvis_columns_from_the_real_connectome():
 
 
 def test_flash_comparison_brian2_matches_reference_and_reports_every_r():
-    from data import load_fly_l1l2
+    from b2models.data import load_fly_l1l2
 
     p = dataclasses.replace(rc.CompareParams(m=12), model_ms_grid=(4.0, 8.0, 16.0))
     psi1 = cca.analytic_cca("rq", 12, 12, 3.0, noise_var=0.5, rank=2).past_filters

@@ -4,13 +4,13 @@ import dataclasses
 
 import numpy as np
 import pytest
+from b2models.analysis import direction
+from b2models.models import resu
 from brian2 import ms
 
-from analysis import direction
 from b2models.backend import Session
 from b2models.protocol import Context
 from b2models.results import RunWriter
-from models import resu
 
 
 def _small_net_run(backend, tmp_name):
@@ -82,7 +82,7 @@ def test_moving_pattern_travels_at_its_velocity():
 def test_grating_preferred_direction_gives_positive_dsi_reverse_negative():
     """Train on a little scene data moving a → b → c; a unit that sees the pixels mirrored (c, b, a) must
     prefer the other direction."""
-    from protocols import resu_t4
+    from b2models.protocols import resu_t4
 
     p = dataclasses.replace(resu_t4.quick_params(resu_t4.T4Params()), skimage_images=("camera", "grass"),
                             row_step=8, speeds_deg_s=(30.0,), test_steps=250)
@@ -118,7 +118,7 @@ def _run_protocol(module, tmp_path, backend="numpy"):
 
 
 def test_protocol_gp_quick(tmp_path):
-    from protocols import resu_gp
+    from b2models.protocols import resu_gp
 
     m = _run_protocol(resu_gp, tmp_path)
     assert m["ou_rho1_sampled_error"] < 0.01, "sampled OU ρ1 should equal exp(−dt/τ)"
@@ -127,7 +127,7 @@ def test_protocol_gp_quick(tmp_path):
 
 
 def test_protocol_scenes_quick(tmp_path):
-    from protocols import resu_scenes
+    from b2models.protocols import resu_scenes
 
     m = _run_protocol(resu_scenes, tmp_path)
     assert m["psi1_lobes"] == 1, "ψ1 should be a one-lobed low-pass filter"
@@ -136,7 +136,7 @@ def test_protocol_scenes_quick(tmp_path):
 
 @pytest.mark.slow
 def test_protocol_t4_quick(tmp_path):
-    from protocols import resu_t4
+    from b2models.protocols import resu_t4
 
     m = _run_protocol(resu_t4, tmp_path)
     assert m["dsi_sine_at_training_speed_thresholded"] > 0.3, m["dsi_thresholded"]
@@ -146,7 +146,7 @@ def test_gated_pair_learning_converges_and_protocol_t4ab_runs(tmp_path):
     """resu.t4ab at toy scale: the output-gated two-unit learning settles (filter changes shrink; an
     earlier version without the damping jumped between near-degenerate directions forever) and both units
     are tested in the Brian2 network."""
-    from protocols import resu_t4ab
+    from b2models.protocols import resu_t4ab
 
     p = dataclasses.replace(resu_t4ab.PROTOCOL.quick(resu_t4ab.default_params()), skimage_images=("camera", "grass"),
                             row_step=8, speeds_deg_s=(30.0,), test_steps=250, gate_iters=8, gate_stride=8)

@@ -4,10 +4,10 @@ import dataclasses
 
 import numpy as np
 import pytest
+from b2models.analysis import cca
+from b2models.models import resu_online as ro
 
-from analysis import cca
 from b2models.backend import Session
-from models import resu_online as ro
 
 
 def _signal(n, seed=0, ell=3.0, noise_var=0.1):
@@ -92,9 +92,10 @@ def test_bad_sizes_raise():
 
 @pytest.mark.slow
 def test_protocol_online_quick(tmp_path):
+    from b2models.protocols import resu_online
+
     from b2models.protocol import Context, params_with_quick
     from b2models.results import RunWriter
-    from protocols import resu_online
 
     proto = resu_online.PROTOCOL
     w = RunWriter(proto.name, out_root=tmp_path)
@@ -107,7 +108,7 @@ def test_protocol_online_quick(tmp_path):
 
 
 def test_protocol_params_validate():
-    from protocols import resu_online
+    from b2models.protocols import resu_online
 
     with pytest.raises(ValueError, match="kernel"):
         dataclasses.replace(resu_online.OnlineParams(), kernel="matern").validate()

@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-
-from analysis import cca
-from protocols import resu_ou
+from b2models.analysis import cca
+from b2models.protocols import resu_ou
 
 
 @pytest.mark.parametrize("noise_var", [0.05, 0.5, 5.0])

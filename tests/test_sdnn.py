@@ -2,10 +2,7 @@
 
 import numpy as np
 import pytest
-from scipy.signal import correlate
-
-from b2models.backend import Session
-from models.sdnn import (
+from b2models.models.sdnn import (
     CONV_SYNAPSE,
     ConvLayer,
     ConvParams,
@@ -19,6 +16,9 @@ from models.sdnn import (
     encode_image,
     latency_code,
 )
+from scipy.signal import correlate
+
+from b2models.backend import Session
 
 
 # ----------------------------------------------------------------------------------------
@@ -189,9 +189,8 @@ def test_conv_connectivity_is_a_sorted_valid_correlation():
 def test_shared_kernel_synapses_needs_a_linked_weight():
     import gc
 
+    from b2models.models.sdnn import shared_kernel_synapses
     from brian2 import Clock, NeuronGroup, ms, prefs
-
-    from models.sdnn import shared_kernel_synapses
 
     warn = prefs.logging.warn_for_unused_objects
     prefs.logging.warn_for_unused_objects = False  # the groups below are never meant to run
@@ -270,8 +269,8 @@ def test_conv_layer_cpp_matches_correlation_and_kernel_via_run_args(have_compile
 
 def test_caltech_image_full_size_conv1_numpy():
     """Paper sizes: one Caltech face (250×160), ON-centre DoG, 15 steps, conv1 4 maps 5×5, threshold 10."""
-    from data.loaders import load_caltech
-    from data.registry import DataError
+    from b2models.data.loaders import load_caltech
+    from b2models.data.registry import DataError
 
     try:
         images, _, _ = load_caltech("learning", classes=("Face",), limit=1)
@@ -318,7 +317,7 @@ def _ref_pool_input(s, size, stride):
 def reference_network(in_shape, layers, n_steps, spikes, kernels, learn=None, a_plus=0.0, a_minus=0.0,
                       thresholds=None, last_layer=None):
     """Step-by-step numpy version of the network's rules (independent of the Brian2 code)."""
-    from models.sdnn import ConvSpec
+    from b2models.models.sdnn import ConvSpec
 
     t_fwd = n_steps + len(layers)
     rounds = max(min(s.winners, s.maps) for s in layers if isinstance(s, ConvSpec))
@@ -411,7 +410,7 @@ def reference_network(in_shape, layers, n_steps, spikes, kernels, learn=None, a_
 
 
 def _small_stack():
-    from models.sdnn import ConvSpec, PoolSpec
+    from b2models.models.sdnn import ConvSpec, PoolSpec
 
     return [ConvSpec(3, 3, 1.6, winners=2, offset=1), PoolSpec(3, 2, inhibition=True),
             ConvSpec(4, 3, 1.2, winners=2, offset=1), PoolSpec(2, 2), ConvSpec(3, 3, 1.0, winners=1, offset=0)]
@@ -439,7 +438,7 @@ def _compare(res, ref, n_layers):
 
 def test_pooling_and_lateral_inhibition_hand_made():
     """A row of 5 pixels, two 3×3 maps (only the middle kernel row is non-zero), pooling 3 stride 2."""
-    from models.sdnn import ConvSpec, PoolSpec, SpikingConvNet
+    from b2models.models.sdnn import ConvSpec, PoolSpec, SpikingConvNet
 
     kernel = np.zeros((2, 1, 3, 3))
     kernel[0, 0, 1] = [0.0, 1.0, 0.0]  # map 0: the pixel itself
@@ -469,7 +468,7 @@ def test_pooling_and_lateral_inhibition_hand_made():
 
 
 def test_network_matches_reference_and_learns_each_layer_numpy():
-    from models.sdnn import SpikingConvNet
+    from b2models.models.sdnn import SpikingConvNet
 
     layers = _small_stack()
     spikes = _small_input(10, 3)
@@ -502,7 +501,7 @@ def test_network_matches_reference_and_learns_each_layer_numpy():
 def test_stdp_two_neurons_sign_and_magnitude():
     """One output neuron, two inputs (two channels of one pixel): the first input makes it fire (LTP), the
     second arrives later (LTD); a chunk of two images shows that the second image sees the learned weights."""
-    from models.sdnn import ConvSpec, SpikingConvNet
+    from b2models.models.sdnn import ConvSpec, SpikingConvNet
 
     layers = [ConvSpec(1, 1, 0.5, winners=1)]
     w0 = np.array([0.6, 0.7]).reshape(1, 2, 1, 1)
@@ -535,7 +534,7 @@ def test_stdp_two_neurons_sign_and_magnitude():
 
 @pytest.mark.standalone
 def test_network_numpy_and_cpp_agree(have_compiler):
-    from models.sdnn import SpikingConvNet
+    from b2models.models.sdnn import SpikingConvNet
 
     layers = _small_stack()
     spikes = _small_input(11, 4)
@@ -557,7 +556,7 @@ def test_network_numpy_and_cpp_agree(have_compiler):
 
 
 def test_padded_connectivity_and_pooling_windows():
-    from models.sdnn import PoolSpec, pool_connectivity, pool_out_shape
+    from b2models.models.sdnn import PoolSpec, pool_connectivity, pool_out_shape
 
     pre, post, k_idx = conv_connectivity((2, 5, 6), 3, 3, pad=1)
     assert np.all(np.diff(pre) >= 0)
@@ -578,7 +577,7 @@ def test_padded_connectivity_and_pooling_windows():
 
 
 def test_sdnn_params_schedule_and_validation():
-    from models.sdnn import SDNNParams, readout_features
+    from b2models.models.sdnn import SDNNParams, readout_features
 
     p = SDNNParams()
     assert [s.maps for s in p.layers()[::2]] == [4, 20, 20]

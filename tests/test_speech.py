@@ -4,10 +4,9 @@ import dataclasses
 
 import numpy as np
 import pytest
+from b2models.data.audio import Filterbank, erb_bandwidth, erb_rate, erb_space, harmonic_complex, read_audio
+from b2models.data.registry import DataError
 from brian2 import second
-
-from data.audio import Filterbank, erb_bandwidth, erb_rate, erb_space, harmonic_complex, read_audio
-from data.registry import DataError
 
 
 def test_erb_rate_matches_glasberg_moore_values():
@@ -70,8 +69,8 @@ def test_missing_and_corrupt_audio_files_name_the_file(tmp_path):
 
 
 def test_command_from_signal_inverts_the_leaky_integrator():
-    from data.signals import leaky_integrate
-    from protocols.spikecoding_speech import command_from_signal
+    from b2models.data.signals import leaky_integrate
+    from b2models.protocols.spikecoding_speech import command_from_signal
 
     rng = np.random.default_rng(0)
     x = np.abs(rng.standard_normal((200, 3))).cumsum(axis=0)
@@ -80,7 +79,7 @@ def test_command_from_signal_inverts_the_leaky_integrator():
 
 
 def test_ei_balance_measure():
-    from protocols.spikecoding_speech import ei_balance
+    from b2models.protocols.spikecoding_speech import ei_balance
 
     rng = np.random.default_rng(1)
     F = rng.standard_normal((3, 2))
@@ -99,9 +98,10 @@ def test_ei_balance_measure():
 def test_short_speech_learning_lowers_coding_error(tmp_path, have_compiler):
     """~25 s of real speech (2 recordings), the quick network (100 neurons), one pass on cpp: held-out error
     falls by more than half."""
+    from b2models.protocols.spikecoding_speech import PROTOCOL, quick_params
+
     from b2models.protocol import Context
     from b2models.results import RunWriter
-    from protocols.spikecoding_speech import PROTOCOL, quick_params
 
     p = dataclasses.replace(quick_params(PROTOCOL.params()), n_learn_files=2, n_fit_files=1, n_test_files=1,
                             epochs=1.0, n_snapshots=2, eval_duration=8 * second, retrain_duration=5 * second)

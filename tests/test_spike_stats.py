@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-
-from analysis import spike_stats as ss
+from b2models.analysis import spike_stats as ss
 
 
 def test_regular_train_has_cv_zero():

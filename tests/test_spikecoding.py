@@ -4,10 +4,10 @@ import dataclasses
 
 import numpy as np
 import pytest
+from b2models.models.spikecoding import SpikeCodingNetwork, SpikeCodingParams, initial_weights
 from brian2 import second
 
 from b2models.backend import Session
-from models.spikecoding import SpikeCodingNetwork, SpikeCodingParams, initial_weights
 
 
 def _two_neuron_params(**kw):
@@ -70,7 +70,7 @@ def test_initial_conditions():
 
 def _noise_free_run(backend, steps=300, chunks=2, one_spike=True):
     p = SpikeCodingParams(noise_per_step=0.0, threshold_jitter=0.0, one_spike_per_step=one_spike)
-    from data.signals import SmoothedNoise
+    from b2models.data.signals import SmoothedNoise
 
     gen = SmoothedNoise(p.J, 30, p.input_amplitude, 0.05, 0.001, seed=7)
     out = []
@@ -124,9 +124,10 @@ def test_short_learning_lowers_coding_error(tmp_path, have_compiler):
 
     Seed 3 is a slow starter (seed 1 falls by 80% in the same time); full-length runs reach 0.003.
     """
+    from b2models.protocols.spikecoding_fig2 import PROTOCOL, quick_params
+
     from b2models.protocol import Context
     from b2models.results import RunWriter
-    from protocols.spikecoding_fig2 import PROTOCOL, quick_params
 
     p = dataclasses.replace(quick_params(PROTOCOL.params()), duration=40 * second, n_snapshots=3, n_angles=8)
     with RunWriter(PROTOCOL.name, out_root=tmp_path) as w:

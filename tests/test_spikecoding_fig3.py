@@ -4,9 +4,8 @@ import dataclasses
 
 import numpy as np
 import pytest
-
-from models.spikecoding import SpikeCodingParams, decorrelated_hebbian_signal, hebbian_precision
-from protocols.spikecoding_fig3 import axial_alignment, axis_density_ratio, mixing_matrix, peak_angles
+from b2models.models.spikecoding import SpikeCodingParams, decorrelated_hebbian_signal, hebbian_precision
+from b2models.protocols.spikecoding_fig3 import axial_alignment, axis_density_ratio, mixing_matrix, peak_angles
 
 
 def test_mixing_matrix_gives_the_requested_ellipse():
@@ -53,7 +52,7 @@ def test_hebbian_precision_is_identity_for_white_input_and_whitens_correlated_in
 
 
 def test_bad_fig3_parameters_are_refused():
-    from protocols.spikecoding_fig3 import Fig3Params
+    from b2models.protocols.spikecoding_fig3 import Fig3Params
 
     with pytest.raises(ValueError, match="axis_ratio"):
         Fig3Params(axis_ratio=0.5).validate()
@@ -65,9 +64,10 @@ def test_bad_fig3_parameters_are_refused():
 @pytest.mark.standalone
 def test_short_learning_puts_more_preferred_directions_along_the_long_axis(tmp_path, have_compiler):
     """The quick protocol (400 s, decorrelated rule only) on cpp: preferred directions crowd where the input is."""
+    from b2models.protocols.spikecoding_fig3 import PROTOCOL, quick_params
+
     from b2models.protocol import Context
     from b2models.results import RunWriter
-    from protocols.spikecoding_fig3 import PROTOCOL, quick_params
 
     p = dataclasses.replace(quick_params(PROTOCOL.params()), compare_plain=False)
     with RunWriter(PROTOCOL.name, out_root=tmp_path) as w:

@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 import pytest
+from b2models.models.spikecoding_robust import RobustNetwork, RobustParams
 from brian2 import ms, second
 
 from b2models.backend import Session
-from models.spikecoding_robust import RobustNetwork, RobustParams
 
 
 @pytest.fixture(autouse=True)
@@ -47,7 +47,7 @@ def test_bad_robust_parameters_raise():
         RobustParams(epsc_tau=0.5 * ms).validate()
     with pytest.raises(ValueError, match=">= 0"):
         RobustParams(noise_per_step=-1.0).validate()
-    from protocols.spikecoding_fig7 import Fig7Params
+    from b2models.protocols.spikecoding_fig7 import Fig7Params
 
     with pytest.raises(ValueError, match="comma-separated"):
         Fig7Params(sizes="5,ten").validate()
@@ -70,7 +70,7 @@ def test_removed_connections_cannot_include_resets():
 def test_removed_connections_stay_zero_during_learning_numpy():
     p = RobustParams(N=6, eps_Omega=0.05, eps_F=0.01, init="authors_code")
     L = 400
-    from data.signals import SmoothedNoise
+    from b2models.data.signals import SmoothedNoise
 
     src = SmoothedNoise(p.J, 30, p.input_amplitude, 0.05, 0.001, seed=0)
     with Session("numpy", "test_robust_learn") as s:
@@ -89,9 +89,10 @@ def test_removed_connections_stay_zero_during_learning_numpy():
 
 def test_fig7_noise_raises_error_numpy(tmp_path):
     """A tiny Fig 7 sweep on numpy: strong injected noise raises the coding error of the learned network."""
+    from b2models.protocols import spikecoding_fig7 as fig7
+
     from b2models.protocol import Context
     from b2models.results import RunWriter
-    from protocols import spikecoding_fig7 as fig7
 
     p = fig7.Fig7Params(N=8, duration=0.5 * second, chunk=0.5 * second, test=0.5 * second, discard=0.1 * second,
                         n_seeds=1, panels="C", noise_levels="0.001,0.15", delays="0", psc_taus="0",
@@ -110,8 +111,8 @@ def test_fig7_noise_raises_error_numpy(tmp_path):
 
 def test_poisson_reference_population_error_falls_with_size():
     """The equally-rated Poisson population of panel A: more cells at the same rate, lower error."""
-    from data.signals import SmoothedNoise
-    from protocols.spikecoding_fig7 import poisson_population_error
+    from b2models.data.signals import SmoothedNoise
+    from b2models.protocols.spikecoding_fig7 import poisson_population_error
 
     src = SmoothedNoise(2, 30, 2000.0, 0.05, 0.001, seed=0)
     _, x_fit = src.next(20000)
@@ -157,9 +158,10 @@ def test_learning_with_delay_and_psc_lowers_the_error_numpy(tmp_path):
     """Fig 7C with a 2 ms lateral delay and 2 ms PSCs: learning lowers the coding error far below that
     of the unlearned network and of an equally-rated Poisson population, without driving the cells
     to the one-spike-per-step ceiling (the spike-time form of Eq 6 runs away to 50 Hz, error ≈ 1)."""
+    from b2models.protocols import spikecoding_fig7 as fig7
+
     from b2models.protocol import Context
     from b2models.results import RunWriter
-    from protocols import spikecoding_fig7 as fig7
 
     # 8 s of learning at 50× the Fig 2 rates (the spike-time rule reaches 50 Hz within it)
     p = fig7.Fig7Params(duration=8 * second, chunk=2 * second, test=2 * second, discard=0.2 * second,

@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 import pytest
+from b2models.data.signals import SmoothedNoise
+from b2models.models.spikecoding_ei import EINetwork, EIParams, dale_violations
 
 from b2models.backend import Session
-from data.signals import SmoothedNoise
-from models.spikecoding_ei import EINetwork, EIParams, dale_violations
 
 FAST = {"eps_F": 5e-3, "eps_Omega": 5e-2}
 
@@ -52,7 +52,7 @@ def test_lesioned_cells_stay_deleted_and_frozen_weights_stay_fixed_numpy():
 
 
 def test_sector_selection():
-    from protocols.spikecoding_fig8 import in_sector, per_angle_error
+    from b2models.protocols.spikecoding_fig8 import in_sector, per_angle_error
 
     ang = np.radians([0, 40, 50, 180, 350, -30])
     assert in_sector(ang, 0, 90).tolist() == [True, True, False, False, True, True]
@@ -71,9 +71,10 @@ def test_lesion_degrades_the_code_and_retraining_recovers_it_cpp(tmp_path, have_
     """The --quick Fig 8 run (80 E / 40 I): deleting the E cells of one direction leaves that direction
     badly read out by the intact decoder and raises the coding error; retraining all weights brings the
     error back down, retraining only the feedforward weights makes it worse."""
+    from b2models.protocols import spikecoding_fig8 as fig8
+
     from b2models.protocol import Context
     from b2models.results import RunWriter
-    from protocols import spikecoding_fig8 as fig8
 
     p = fig8.quick_params(fig8.Fig8Params())
     writer = RunWriter("spikecoding.fig8", out_root=tmp_path / "results")
