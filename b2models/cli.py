@@ -122,41 +122,25 @@ def cmd_data(args):
 
 
 def _prepare(args, proto):
+    from b2models.api import check_options
     from b2models.params import apply_overrides, parse_assignments
     from b2models.protocol import params_with_quick
 
-    if args.backend not in proto.backends:
-        raise UsageError(f"--backend {args.backend}: protocol {proto.name} supports {', '.join(proto.backends)}")
-    if args.threads < 0:
-        raise UsageError(f"--threads {args.threads}: must be >= 0")
+    check_options(proto, args.backend, args.threads, getattr(args, "jobs", 1), args.seed, cli=True)
     params = params_with_quick(proto, args.quick)
     return apply_overrides(params, parse_assignments(args.sets))
 
 
 def _run_one(args, proto, params, echo=True, sweep_jobs=1, sweep_dask=None):
-    from b2models import __version__
-    from b2models.backend import describe
-    from b2models.protocol import Context
-    from b2models.results import RunWriter, StageCache, git_revision
+    from b2models.api import execute
 
-    out = Path(args.out)
-    writer = RunWriter(proto.name, out_root=out, run_id=time.strftime("%Y%m%d-%H%M%S") + f"-s{args.seed}",
-                       echo=(lambda m: print(m, file=sys.stderr)) if echo else None)
-    command = "b2models run " + " ".join([proto.name] + _option_words(args))
-    with writer:
-        writer.save_config({
-            "protocol": proto.name, "paper": proto.paper, "command": command, "seed": args.seed,
-            "backend": args.backend, "quick": args.quick, "threads": args.threads,
-            "params": params, "versions": {"b2models": __version__, **describe()},
-            "git_revision": git_revision(),
-        })
-        ctx = Context(params=params, seed=args.seed, backend=args.backend, quick=args.quick, writer=writer,
-                      threads=args.threads, resume=args.resume, cache=StageCache(out / "cache"),
-                      show_progress=False if args.no_progress else None, jobs=sweep_jobs, dask=sweep_dask)
-        t0 = time.perf_counter()
-        metrics = proto.run(ctx)
-        writer.save_metrics({"wall_s": time.perf_counter() - t0})
-    return writer.path, metrics, command
+    command = "b2models run " + " ".join([args.protocol if getattr(args, "protocol", None) else proto.name]
+                                         + _option_words(args))
+    path, metrics = execute(proto, params, seed=args.seed, backend=args.backend, quick=args.quick,
+                            out=Path(args.out), threads=args.threads, resume=args.resume, jobs=sweep_jobs,
+                            dask=sweep_dask, progress=False if args.no_progress else None,
+                            echo=(lambda m: print(m, file=sys.stderr)) if echo else None, command=command)
+    return path, metrics, command
 
 
 def _option_words(args):
@@ -168,15 +152,10 @@ def _option_words(args):
 
 
 def cmd_run(args):
-    from b2models.protocol import protocols
+    from b2models.protocol import resolve_protocol
 
-    table = protocols()
-    if args.protocol not in table:
-        raise UsageError(f"unknown protocol {args.protocol!r}; known: {', '.join(table)}")
-    proto = table[args.protocol]
+    proto = resolve_protocol(args.protocol)
     params = _prepare(args, proto)
-    if args.jobs < 1:
-        raise UsageError(f"--jobs {args.jobs}: must be >= 1")
     if args.dask:
         _parallel_backend(args)  # an unreachable scheduler is reported before anything is written
     path, metrics, _ = _run_one(args, proto, params, sweep_jobs=args.jobs, sweep_dask=args.dask)
@@ -283,8 +262,10 @@ COMMANDS = {"list": cmd_list, "run": cmd_run, "reproduce": cmd_reproduce, "show"
 
 
 def main(argv=None) -> int:
+    from b2models.api import RunError
     from b2models.backend import BackendError, NoGPUError
     from b2models.params import ParameterError
+    from b2models.protocol import ProtocolError
 
     try:
         from b2models import data as _data
@@ -299,7 +280,7 @@ def main(argv=None) -> int:
     except UsageError as err:
         _err(str(err))
         return EXIT_USAGE
-    except ParameterError as err:
+    except (ParameterError, ProtocolError, RunError) as err:
         _err(str(err))
         return EXIT_USAGE
     except NoGPUError as err:

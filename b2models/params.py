@@ -79,43 +79,84 @@ def unit_text(value) -> str:
 
 def convert(name: str, default, text: str):
     """Convert ``text`` to the type and dimensions of ``default``; ParameterError if impossible."""
-    from brian2 import Quantity
-
+    label = f"--set {name}={text}"
     if isinstance(default, bool):
         low = text.strip().lower()
         if low in ("1", "true", "yes", "on"):
             return True
         if low in ("0", "false", "no", "off"):
             return False
-        raise ParameterError(f"--set {name}={text}: expected true or false")
+        raise ParameterError(f"{label}: expected true or false")
     if isinstance(default, str):
         return text
     if default is None:
         return parse_value(text)
     if isinstance(default, tuple):
         return _convert_tuple(name, default, text)
-    value = parse_value(text)
+    return _check_number(label, name, default, parse_value(text))
+
+
+def coerce(name: str, default, value):
+    """Check a Python ``value`` for the parameter ``name`` against its ``default`` by the rules of ``--set``:
+    the same dimensions, an integer where an integer is expected, true/false for a flag.  A string for a
+    non-string parameter is parsed as ``--set`` would parse it (``"20*ms"``).  ParameterError if not."""
+    from brian2 import Quantity
+
+    if isinstance(value, str) and not isinstance(default, str):
+        return convert(name, default, value)
+    label = f"{name}={value!r}"
+    if isinstance(default, bool):
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        raise ParameterError(f"{label}: expected True or False")
+    if isinstance(default, str):
+        raise ParameterError(f"{label}: expected a string")
+    if default is None:
+        return value
+    if isinstance(default, tuple):
+        if not isinstance(value, (tuple, list)) or not value:
+            raise ParameterError(f"{label}: expected a tuple, e.g. {default!r}")
+        if not default:
+            return tuple(value)
+        out = []
+        for i, item in enumerate(value):
+            ref = default[min(i, len(default) - 1)]
+            try:
+                out.append(coerce(f"{name}[{i}]", ref, item))
+            except ParameterError as err:
+                why = str(err).split(": ", 1)[-1]
+                raise ParameterError(f"{label}: item {i} ({item!r}): {why}") from err
+        return tuple(out)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Number, Quantity, np.ndarray)):
+        raise ParameterError(f"{label}: expected a number" + (
+            f" with units of {unit_text(default)}" if isinstance(default, Quantity) else ""))
+    return _check_number(label, name, default, value)
+
+
+def _check_number(label: str, name: str, default, value):
+    from brian2 import Quantity
+
     if isinstance(default, Quantity) or isinstance(value, Quantity):
         if _dims(value) is not _dims(default):
             raise ParameterError(
-                f"--set {name}={text}: wrong units, {name} expects {unit_text(default)} "
+                f"{label}: wrong units, {name} expects {unit_text(default)} "
                 f"(e.g. {default!s}), got {unit_text(value)}"
             )
         if isinstance(default, Quantity) and np.ndim(default) != np.ndim(value):
-            raise ParameterError(f"--set {name}={text}: expected a scalar")
+            raise ParameterError(f"{label}: expected a scalar")
         return value
     if isinstance(default, numbers.Integral):
         if isinstance(value, float) and not value.is_integer():
-            raise ParameterError(f"--set {name}={text}: expected an integer")
+            raise ParameterError(f"{label}: expected an integer")
         try:
             return int(value)
         except (TypeError, ValueError) as err:
-            raise ParameterError(f"--set {name}={text}: expected an integer") from err
+            raise ParameterError(f"{label}: expected an integer") from err
     if isinstance(default, numbers.Real):
         try:
             return float(value)
         except (TypeError, ValueError) as err:
-            raise ParameterError(f"--set {name}={text}: expected a number") from err
+            raise ParameterError(f"{label}: expected a number") from err
     raise ParameterError(f"--set {name}: parameter of type {type(default).__name__} cannot be set")
 
 
@@ -160,21 +201,30 @@ def parse_assignments(items) -> dict[str, str]:
 
 
 def apply_overrides(params, assignments: dict[str, str], extra_valid=()):
-    """Return a copy of the dataclass ``params`` with ``assignments`` applied.
+    """Return a copy of the dataclass ``params`` with ``assignments`` (``--set`` texts) applied.
 
     Names are looked up in ``params``; an unknown name raises ParameterError listing
     the valid ones.  Names in ``extra_valid`` are skipped (they belong elsewhere).
     """
+    return _apply(params, assignments, extra_valid, convert, "--set ")
+
+
+def apply_values(params, values: dict, extra_valid=()):
+    """Like :func:`apply_overrides`, for Python values (``tau=20*ms``) checked by :func:`coerce`."""
+    return _apply(params, values, extra_valid, coerce, "")
+
+
+def _apply(params, assignments, extra_valid, conv, prefix):
     fields = {f.name: f for f in dataclasses.fields(params)}
     changes = {}
-    for name, text in assignments.items():
+    for name, value in assignments.items():
         if name in extra_valid:
             continue
         if name not in fields:
             raise ParameterError(
-                f"--set {name}: unknown parameter; valid names: {', '.join(sorted(fields))}"
+                f"{prefix}{name}: unknown parameter; valid names: {', '.join(sorted(fields))}"
             )
-        changes[name] = convert(name, getattr(params, name), text)
+        changes[name] = conv(name, getattr(params, name), value)
     new = dataclasses.replace(params, **changes)
     validate = getattr(new, "validate", None)
     if validate is not None:

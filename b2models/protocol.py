@@ -122,12 +122,117 @@ class Context:
         return tqdm(iterable, **kw)
 
 
-def protocols() -> dict[str, Protocol]:
+#: Entry-point group through which a separately installed package adds protocols: each entry point names a
+#: module that defines ``PROTOCOL`` (``my_pkg.my_protocol``) or a :class:`Protocol` object (``my_pkg:PROTOCOL``).
+ENTRY_POINT_GROUP = "b2models.protocols"
+
+
+class ProtocolError(ValueError):
+    """A protocol name, file or module that cannot be used (one line, names it)."""
+
+
+def protocol_of(obj, source: str | None = None) -> Protocol:
+    """The :class:`Protocol` of a module (its ``PROTOCOL``), or ``obj`` itself if it is one."""
+    if isinstance(obj, Protocol):
+        return obj
+    source = source or getattr(obj, "__name__", repr(obj))
+    proto = getattr(obj, "PROTOCOL", None)
+    if proto is None:
+        raise ProtocolError(f"{source} defines no PROTOCOL (a b2models.protocol.Protocol)")
+    if not isinstance(proto, Protocol):
+        raise ProtocolError(f"{source}: PROTOCOL is a {type(proto).__name__}, not a b2models.protocol.Protocol")
+    return proto
+
+
+def _entry_point_protocols(known: dict) -> dict[str, Protocol]:
+    import warnings
+    from importlib.metadata import entry_points
+
+    out = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            proto = protocol_of(ep.load(), source=f"entry point {ep.name} = {ep.value}")
+        except Exception as err:  # a broken plug-in must not break the suite's own protocols
+            warnings.warn(f"b2models: skipping protocol entry point {ep.name} = {ep.value}: {err}", stacklevel=2)
+            continue
+        if proto.name in known or proto.name in out:
+            warnings.warn(f"b2models: entry point {ep.name} = {ep.value} reuses the protocol name {proto.name!r}; "
+                          "skipped", stacklevel=2)
+            continue
+        out[proto.name] = proto
+    return out
+
+
+def protocols(plugins: bool = True) -> dict[str, Protocol]:
+    """Every registered protocol by name: the suite's own, then those of installed packages that declare the
+    entry-point group ``b2models.protocols``."""
     out = {}
     for mod in PROTOCOL_MODULES:
         p = importlib.import_module(mod).PROTOCOL
         out[p.name] = p
+    if plugins:
+        out.update(_entry_point_protocols(out))
     return out
+
+
+def load_protocol_file(path) -> Protocol:
+    """Import a Python file that defines ``PROTOCOL`` (a user's own protocol) and return its protocol."""
+    import importlib.util
+    import re
+    import sys
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise ProtocolError(f"protocol file {path} does not exist")
+    if path.suffix != ".py":
+        raise ProtocolError(f"protocol file {path}: expected a Python file ending in .py")
+    name = "b2models_user_" + re.sub(r"\W", "_", path.stem)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look the module up by name
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:
+        sys.modules.pop(name, None)
+        raise ProtocolError(f"protocol file {path} failed to import: {type(err).__name__}: {err}") from err
+    try:  # joblib workers cannot import a file outside sys.path: send its functions by value
+        import cloudpickle
+
+        cloudpickle.register_pickle_by_value(module)
+    except Exception:  # pragma: no cover - cloudpickle comes with joblib
+        pass
+    return protocol_of(module, source=str(path))
+
+
+def resolve_protocol(spec) -> Protocol:
+    """A protocol from a registered name, a path to a ``.py`` file, an importable module name, a module
+    object or a :class:`Protocol`."""
+    import types
+    from pathlib import Path
+
+    if isinstance(spec, Protocol):
+        return spec
+    if isinstance(spec, types.ModuleType):
+        return protocol_of(spec)
+    if isinstance(spec, Path):
+        return load_protocol_file(spec)
+    if not isinstance(spec, str):
+        raise ProtocolError(f"protocol {spec!r}: expected a name, a .py file, a module or a Protocol")
+    table = protocols()
+    if spec in table:
+        return table[spec]
+    if spec.endswith(".py") or "/" in spec or "\\" in spec:
+        return load_protocol_file(spec)
+    if "." in spec and spec.replace(".", "").replace("_", "").isalnum():
+        try:
+            module = importlib.import_module(spec)
+        except ImportError:
+            module = None
+        if module is not None:
+            return protocol_of(module, source=spec)
+    raise ProtocolError(f"unknown protocol {spec!r}; known: {', '.join(table)} "
+                        "(or give a .py file or an importable module that defines PROTOCOL)")
 
 
 def model_equations(name: str) -> dict[str, str]:
