@@ -224,7 +224,7 @@ def resolve_protocol(spec) -> Protocol:
         return table[spec]
     if spec.endswith(".py") or "/" in spec or "\\" in spec:
         return load_protocol_file(spec)
-    if "." in spec and spec.replace(".", "").replace("_", "").isalnum():
+    if all(part.isidentifier() for part in spec.split(".")):
         try:
             module = importlib.import_module(spec)
         except ImportError:
