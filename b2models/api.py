@@ -22,8 +22,42 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Run", "RunError", "run", "load", "protocols", "models", "equations", "default_params",
+__all__ = ["Run", "RunError", "Terminated", "run", "load", "protocols", "models", "equations", "default_params",
            "execute"]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, batch schedulers, a cluster's worker shutdown), handled like Ctrl-C: the exception
+    unwinds the run, which stops a running simulation binary (``subprocess.call`` kills its child on any
+    exception) and removes the partial results directory; finished checkpoints and cached stages stay."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+class sigterm_as_interrupt:
+    """Within the block (main thread only), SIGTERM raises :class:`Terminated`; the previous handler comes back
+    afterwards unless ``restore=False``."""
+
+    def __init__(self, restore: bool = True):
+        self.restore = restore
+        self.previous = None
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.restore and self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+        return False
 
 
 class RunError(ValueError):
@@ -227,9 +261,10 @@ def run(name_or_protocol, *, backend: str = "cpp", seed: int = 1, quick: bool = 
             raise ParameterError(str(err)) from None
     words = [repr(proto.name), f"backend={backend!r}", f"seed={seed}"] + (["quick=True"] if quick else [])
     words += [f"{k}={v!r}" for k, v in params.items()]
-    path, _ = execute(proto, values, seed=seed, backend=backend, quick=quick,
-                      out=Path("results") if out is None else Path(out), threads=threads, resume=resume,
-                      jobs=jobs, dask=dask, progress=progress,
-                      echo=(lambda m: print(m, file=sys.stderr)) if verbose else None,
-                      command="b2models.run(" + ", ".join(words) + ")")
+    with sigterm_as_interrupt():
+        path, _ = execute(proto, values, seed=seed, backend=backend, quick=quick,
+                          out=Path("results") if out is None else Path(out), threads=threads, resume=resume,
+                          jobs=jobs, dask=dask, progress=progress,
+                          echo=(lambda m: print(m, file=sys.stderr)) if verbose else None,
+                          command="b2models.run(" + ", ".join(words) + ")")
     return load(path)

@@ -20,6 +20,7 @@ from pathlib import Path
 EXIT_USAGE = 2
 EXIT_NO_GPU = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as shells report it
 
 
 class UsageError(Exception):
@@ -273,7 +274,10 @@ def main(argv=None) -> int:
         data_error = _data.DataError
     except Exception:  # pragma: no cover
         data_error = ()
+    from b2models.api import Terminated, sigterm_as_interrupt
+
     parser = build_parser()
+    sigterm_as_interrupt(restore=False).__enter__()  # for the whole command
     try:
         args = parser.parse_args(argv)
         return COMMANDS[args.command](args)
@@ -294,6 +298,9 @@ def main(argv=None) -> int:
         return EXIT_USAGE
     except BrokenPipeError:  # output piped into head & co.
         return 0
+    except Terminated:
+        _err("terminated by SIGTERM; no partial results were kept (finished checkpoints and cached stages stay)")
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         _err("interrupted; no partial results were kept")
         return EXIT_INTERRUPTED

@@ -241,3 +241,75 @@ def test_an_installed_package_registers_protocols_through_the_entry_point(tmp_pa
     """)
     api = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=work)
     assert api.returncode == 0 and api.stdout.strip().endswith("6"), api.stderr
+
+
+SLOW_PROTOCOL = '''
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from b2models.protocol import Protocol
+
+
+@dataclass
+class P:
+    n: int = 3
+
+
+def run(ctx):
+    ctx.cached_stage("checkpoint", {"n": ctx.params.n}, lambda: {"w": np.arange(ctx.params.n)}, reuse=True)
+    ctx.writer.save_metrics({"half": 1})
+    # a long "simulation binary", run as brian2's standalone devices run theirs
+    cmd = [sys.executable, "-c", "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); "
+           "time.sleep(120)", str(ctx.writer.partial / "child.pid")]
+    subprocess.call(cmd)
+    return {"done": 1}
+
+
+PROTOCOL = Protocol(name="user.slow", paper="user", summary="a run that a signal ends", params=P, run=run)
+'''
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "zombie" in status.read_text())
+
+
+@pytest.mark.parametrize("via", ["cli", "api"])
+def test_sigterm_stops_the_binary_removes_the_partial_run_and_keeps_checkpoints(tmp_path, via):
+    import signal
+    import time
+
+    proto = tmp_path / "slow_protocol.py"
+    proto.write_text(SLOW_PROTOCOL)
+    out = tmp_path / "results"
+    if via == "cli":
+        cmd = [sys.executable, "-m", "b2models.cli", "run", str(proto), "--backend", "numpy", "--out", str(out)]
+    else:
+        cmd = [sys.executable, "-c", f"import b2models; b2models.run({str(proto)!r}, backend='numpy', out={str(out)!r})"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    pid_files = []
+    while time.time() < deadline and not pid_files:
+        pid_files = [p for p in out.glob("user.slow/.*.partial/child.pid") if p.read_text().strip()]
+        time.sleep(0.2)
+    assert pid_files, "the protocol never started its child process: " + (proc.stderr.read() if proc.poll() else "")
+    child = int(pid_files[0].read_text())
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    if via == "cli":
+        assert proc.returncode == 143, err
+        assert err.strip().splitlines()[-1].startswith("b2models: error: terminated by SIGTERM"), err
+    else:
+        assert proc.returncode != 0 and "Terminated" in err, err
+    time.sleep(0.5)
+    assert not _alive(child), "the running child process survived SIGTERM"
+    assert not list((out / "user.slow").iterdir()), "a partial run directory was left behind"
+    assert list((out / "cache" / "checkpoint").glob("*.npz")), "the finished checkpoint was removed"
