@@ -4,6 +4,7 @@
     b2models run PROTOCOL [--backend cpp] [--set NAME=VALUE ...] [--seed N] [--quick] [--out DIR]
     b2models reproduce [PAPER] [--quick] ...
     b2models show MODEL
+    b2models export RUN_DIR --nwb FILE
     b2models data list | fetch NAME
 
 Bad names and values give one line on stderr naming them, and exit code 2.
@@ -70,6 +71,10 @@ def build_parser():
     p_rep.add_argument("--jobs", type=int, default=1, help="parallel runs (joblib processes; default 1)")
     p_rep.add_argument("--dask", default=None, metavar="ADDRESS",
                        help="run the repeats on a Dask cluster (joblib's dask backend; needs dask.distributed)")
+    p_exp = sub.add_parser("export", help="export a finished run's recordings (NWB)")
+    p_exp.add_argument("run_dir", help="a finished run, results/<protocol>/<run-id>")
+    p_exp.add_argument("--nwb", required=True, metavar="FILE", help="the NWB file to write")
+    p_exp.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
     p_show = sub.add_parser("show", help="print a model's equations and synapse code")
     p_show.add_argument("model")
     p_data = sub.add_parser("data", help="data sets: list or fetch")
@@ -105,6 +110,14 @@ def cmd_show(args):
         print(f"# {name}")
         print(text.strip("\n"))
         print()
+    return 0
+
+
+def cmd_export(args):
+    from b2models.nwb import export_run
+
+    path = export_run(args.run_dir, args.nwb, overwrite=args.overwrite)
+    print(f"wrote {path}")
     return 0
 
 
@@ -259,7 +272,8 @@ def cmd_reproduce(args):
     return 0
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "reproduce": cmd_reproduce, "show": cmd_show, "data": cmd_data}
+COMMANDS = {"list": cmd_list, "run": cmd_run, "reproduce": cmd_reproduce, "show": cmd_show, "data": cmd_data,
+            "export": cmd_export}
 
 
 def main(argv=None) -> int:

@@ -153,6 +153,59 @@ class RunWriter:
         return self.final / rel
 
 
+# --------------------------------------------------------------------------------------
+# recordings in arrays.npz: one naming convention for every protocol (read by b2models.nwb)
+# --------------------------------------------------------------------------------------
+#: ``spikes.<population>.i`` (neuron index, int), ``spikes.<population>.t`` (spike time in seconds),
+#: ``spikes.<population>.n`` (population size, so silent neurons are kept), ``spikes.<population>.model``;
+#: ``trace.<name>.t`` (s), ``trace.<name>.data`` (time first), ``trace.<name>.unit``, ``trace.<name>.description``;
+#: the same under ``stimulus.<name>.*`` for what drove the network.
+RECORDING_PREFIXES = ("spikes.", "trace.", "stimulus.")
+
+
+def _check_name(kind: str, name: str):
+    if not name or "." in name or not all(ch.isalnum() or ch in "_-" for ch in name):
+        raise ValueError(f"{kind} name {name!r}: use letters, digits, '_' or '-' (no dots)")
+
+
+def spike_arrays(population: str, i, t, n: int, model: str = "") -> dict:
+    """Spike trains of one population under the recording convention (``t`` in seconds)."""
+    _check_name("population", population)
+    i = np.asarray(i, dtype=np.int64)
+    t = np.asarray(t, dtype=float)
+    if i.shape != t.shape or i.ndim != 1:
+        raise ValueError(f"spikes of {population}: i and t must be 1-D and equally long, got {i.shape}, {t.shape}")
+    if len(i) and (i.min() < 0 or i.max() >= n):
+        raise ValueError(f"spikes of {population}: neuron indices outside 0..{n - 1}")
+    p = f"spikes.{population}."
+    return {p + "i": i, p + "t": t, p + "n": np.int64(n), p + "model": np.str_(model)}
+
+
+def trace_arrays(name: str, t, data, unit: str, description: str = "", kind: str = "trace") -> dict:
+    """A recorded state variable (``kind='trace'``) or the stimulus (``kind='stimulus'``): time in seconds
+    first, ``data`` with time along its first axis, ``unit`` as text (``'mV'``, ``'1'``)."""
+    _check_name(kind, name)
+    if kind not in ("trace", "stimulus"):
+        raise ValueError(f"kind {kind!r}: expected 'trace' or 'stimulus'")
+    t = np.asarray(t, dtype=float)
+    data = np.asarray(data)
+    if t.ndim != 1 or data.shape[:1] != t.shape:
+        raise ValueError(f"{kind} {name}: data's first axis ({data.shape}) must match the times ({t.shape})")
+    p = f"{kind}.{name}."
+    return {p + "t": t, p + "data": data, p + "unit": np.str_(unit), p + "description": np.str_(description)}
+
+
+def recordings(arrays: dict) -> dict:
+    """The recordings in a run's arrays: ``{"spikes": {pop: {...}}, "trace": {...}, "stimulus": {...}}``."""
+    out = {"spikes": {}, "trace": {}, "stimulus": {}}
+    for key, value in arrays.items():
+        if not key.startswith(RECORDING_PREFIXES):
+            continue
+        kind, name, field = key.split(".", 2)
+        out[kind].setdefault(name, {})[field] = value.item() if np.ndim(value) == 0 else value
+    return out
+
+
 class StageCache:
     """Cache for expensive stages (learned weights, features), keyed by a config hash."""
 

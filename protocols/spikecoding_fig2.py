@@ -25,12 +25,12 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
-from b2models.analysis import coding
-from b2models.data.signals import learning_and_test_signals
-from b2models.models.spikecoding import SpikeCodingNetwork, SpikeCodingParams
 from brian2 import Quantity, second
 
+from b2models.analysis import coding
 from b2models.backend import Session
+from b2models.data.signals import learning_and_test_signals
+from b2models.models.spikecoding import SpikeCodingNetwork, SpikeCodingParams
 from b2models.params import jsonable
 from b2models.protocol import Claim, Protocol
 
@@ -280,9 +280,26 @@ def run(ctx) -> dict:
         "n_binary_runs": int(a["n_binary_runs"]),
     }
     ctx.writer.save_metrics(metrics)
-    ctx.writer.save_arrays(**a)
+    ctx.writer.save_arrays(**a, **recorded(p, a))
     _figures(ctx, p, a)
     return metrics
+
+
+def recorded(p: Fig2Params, a: dict) -> dict:
+    """The example test segments before and after learning under the recording convention
+    (:func:`b2models.results.spike_arrays`): spikes, readout x̂ and the signal x, times in seconds."""
+    from b2models.results import spike_arrays, trace_arrays
+
+    dt = float(p.dt)
+    x = a["example_x"]
+    out = trace_arrays("signal", np.arange(len(x)) * dt, x, "1", "the test signal x (J dimensions)", kind="stimulus")
+    for key in ("before", "after"):
+        out.update(spike_arrays(f"coding_{key}", a[f"example_spike_i_{key}"], a[f"example_spike_step_{key}"] * dt,
+                                p.N, model="b2models.models.spikecoding"))
+        xh = a[f"example_xhat_{key}"]
+        out.update(trace_arrays(f"readout_{key}", np.arange(len(xh)) * dt, xh, "1",
+                                f"the network's readout x̂ of the test signal, {key} learning"))
+    return out
 
 
 def _figures(ctx, p, a):

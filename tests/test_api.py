@@ -293,7 +293,8 @@ def test_sigterm_stops_the_binary_removes_the_partial_run_and_keeps_checkpoints(
     if via == "cli":
         cmd = [sys.executable, "-m", "b2models.cli", "run", str(proto), "--backend", "numpy", "--out", str(out)]
     else:
-        cmd = [sys.executable, "-c", f"import b2models; b2models.run({str(proto)!r}, backend='numpy', out={str(out)!r})"]
+        code = f"import b2models; b2models.run({str(proto)!r}, backend='numpy', out={str(out)!r})"
+        cmd = [sys.executable, "-c", code]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     pid_files = []
