@@ -387,7 +387,7 @@ def apply_filter(x, psi, m: int | None = None) -> np.ndarray:
 
 
 def count_lobes(w, threshold: float = 0.1) -> int:
-    """Number of lobes of a 1-D filter: 1 + sign changes among coefficients with |w| ≥ threshold·max|w|."""
+    """Number of lobes of a 1-D filter: 1 + sign changes among coefficients with ``|w| ≥ threshold·max|w|``."""
     w = np.asarray(w, dtype=float).ravel()
     if not 0 <= threshold < 1:
         raise ValueError(f"threshold must be in [0, 1), got {threshold}")

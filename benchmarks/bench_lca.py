@@ -55,10 +55,9 @@ def _best(fn, repeat: int) -> float:
 
 
 def _hierarchy(backend: str, quick: bool, repeat: int, vision: str = "dense") -> dict:
+    from b2models.backend import Session
     from b2models.models.lca import LCAHierarchy
     from b2models.protocols.multimodal_train import MultimodalParams, quick_params
-
-    from b2models.backend import Session
 
     p = MultimodalParams(vision=vision)
     if quick:
@@ -81,9 +80,8 @@ def _hierarchy(backend: str, quick: bool, repeat: int, vision: str = "dense") ->
 
 
 def _direct_vs_residual(backend: str, n_pres: int, quick: bool, repeat: int) -> dict:
-    from b2models.models.lca import LayerSpec, LCADirectLayer, LCAHierarchy, LCAParams, random_dictionary
-
     from b2models.backend import Session
+    from b2models.models.lca import LayerSpec, LCADirectLayer, LCAHierarchy, LCAParams, random_dictionary
 
     N, M = (256, 48) if quick else (1024, 128)
     lam = 0.02
@@ -135,9 +133,8 @@ def _cpu_s() -> float:
 
 def _conv_layer(backend: str, p, n_pres: int, repeat: int, check: bool, name: str, lams=None) -> tuple:
     """Build one layer, then time one run (best of ``repeat``) per λ in ``lams`` (λ is a run argument)."""
-    from b2models.models.lca_conv import ConvLCALayer, conv_lca_reference, random_kernels
-
     from b2models.backend import Session
+    from b2models.models.lca_conv import ConvLCALayer, conv_lca_reference, random_kernels
 
     kernel = random_kernels(p, np.random.default_rng(0))
     x = _conv_images(n_pres, p.in_shape[1])

@@ -85,6 +85,7 @@ def main(argv=None):
         ap.error("--chunk must be >= 1 and --learn-images >= 0")
 
     import brian2
+
     from b2models.models.sdnn import SDNNParams, encode_batch
     from b2models.protocols.recollection_features import learn_kernels, open_network
 

@@ -51,10 +51,9 @@ def reference_loop(c, x, F, Om, p, rng):
 
 
 def bench_backend(backend, p, seconds, chunk_steps, seed=1):
+    from b2models.backend import Session
     from b2models.data.signals import SmoothedNoise
     from b2models.models.spikecoding import SpikeCodingNetwork
-
-    from b2models.backend import Session
 
     gen = SmoothedNoise(p.J, float(p.input_sigma / p.dt), p.input_amplitude, float(p.lambda_ * p.dt),
                         float(p.dt), seed=seed)
@@ -100,6 +99,7 @@ def main(argv=None):
         ap.error("--seconds, --chunk and --baseline-seconds must be positive")
 
     import brian2
+
     from b2models.data.signals import SmoothedNoise
     from b2models.models.spikecoding import SpikeCodingParams, initial_weights
 

@@ -33,10 +33,9 @@ from brian2 import second
 
 
 def bench(backend: str, p, chunk_s: float, repeats: int, threads: int) -> dict:
+    from b2models.backend import Session, describe
     from b2models.data.signals import SmoothedNoise
     from b2models.models.spikecoding_ei import EINetwork
-
-    from b2models.backend import Session, describe
 
     L = round(chunk_s / float(p.dt))
     src = SmoothedNoise(p.J, float(p.input_sigma / p.dt), p.input_amplitude, float(p.lambda_ * p.dt),
@@ -83,7 +82,6 @@ def measure(backend: str, p, chunk_s: float, repeats: int, threads: int) -> dict
 
 def main(argv=None):
     from b2models.models.spikecoding_ei import EIParams
-
     from b2models.results import atomic_write
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

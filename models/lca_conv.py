@@ -90,10 +90,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from b2models.models.lca import check_iterations
 from brian2 import Clock, EventMonitor, Network, NeuronGroup, Quantity, Synapses, TimedArray, linked_var, ms
 
 from b2models.backend import Session
+from b2models.models.lca import check_iterations
 
 # ----------------------------------------------------------------------------------------
 # equations

@@ -104,7 +104,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from b2models.models.spikecoding import THRESHOLD_ANY, THRESHOLD_MARGIN
 from brian2 import (
     Clock,
     Hz,
@@ -121,6 +120,7 @@ from brian2 import (
 )
 
 from b2models.backend import Session
+from b2models.models.spikecoding import THRESHOLD_ANY, THRESHOLD_MARGIN
 
 # ----------------------------------------------------------------------------------------
 # equations

@@ -37,7 +37,7 @@ The paper's authors published no code for Fig 7; the following are our choices:
   code as Fig 2.  ``lateral_rule="spike"`` applies Eq 6 at the presynaptic spike for all
   connections (the literal Fig 2 rule).  Measured (N = 20, 2 ms PSC, 200 s of learning,
   ``spikecoding.fig7``): with a 2 or 4 ms delay the spike-time rule lets the weights grow
-  without bound (one seed, 2 ms: |Ω_ii| from 0.8 to 13 at ×1 the Fig 2 learning rates, to
+  without bound (one seed, 2 ms: ``|Ω_ii|`` from 0.8 to 13 at ×1 the Fig 2 learning rates, to
   10¹⁹ at ×10), every cell ends at the one-spike-per-step ceiling (50 Hz) and the error is
   ≈ 0.5–1 (1.00 in 5 of 5 seeds at ×10); with a 1 ms delay both forms learn (error
   0.0078 ± 0.0006 at the spike, 0.0086 ± 0.0009 at arrival, 5 seeds).  Our reading: the
@@ -65,6 +65,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from brian2 import (
+    Clock,
+    Hz,
+    Network,
+    NeuronGroup,
+    Quantity,
+    SpikeMonitor,
+    Synapses,
+    TimedArray,
+    linked_var,
+    ms,
+)
+
+from b2models.backend import Session
 from b2models.models.spikecoding import (
     CODING_RESET,
     FEEDFORWARD_SYNAPSE,
@@ -81,20 +95,6 @@ from b2models.models.spikecoding_ei import (
     POPULATION_BEST,
     THRESHOLD_BEST_OF_POPULATION,
 )
-from brian2 import (
-    Clock,
-    Hz,
-    Network,
-    NeuronGroup,
-    Quantity,
-    SpikeMonitor,
-    Synapses,
-    TimedArray,
-    linked_var,
-    ms,
-)
-
-from b2models.backend import Session
 
 # ----------------------------------------------------------------------------------------
 # equations

@@ -31,10 +31,10 @@ mean face and mean name weighted by the unit's activation, Fig 8), ``multimodal_
 from __future__ import annotations
 
 import numpy as np
-from b2models.analysis import multimodal as mm
-from b2models.protocols.multimodal_train import MultimodalParams, quick_params, train_stage
 
+from b2models.analysis import multimodal as mm
 from b2models.protocol import Claim, Protocol
+from b2models.protocols.multimodal_train import MultimodalParams, quick_params, train_stage
 
 
 def model_metrics(a, model: str, n_top: int) -> tuple[dict, dict]:

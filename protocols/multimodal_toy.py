@@ -26,14 +26,14 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
-from b2models.analysis import multimodal as mm
-from b2models.data.multimodal import toy_b13
-from b2models.models.lca import LayerSpec, LCAHierarchy, LCAParams, greedy_data_init
-from b2models.protocols.multimodal_train import _pool, unit_norm
 from brian2 import Quantity, ms
 
+from b2models.analysis import multimodal as mm
 from b2models.backend import Session
+from b2models.data.multimodal import toy_b13
+from b2models.models.lca import LayerSpec, LCAHierarchy, LCAParams, greedy_data_init
 from b2models.protocol import Claim, Protocol
+from b2models.protocols.multimodal_train import _pool, unit_norm
 
 
 @dataclass

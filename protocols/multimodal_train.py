@@ -47,12 +47,12 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from b2models.analysis import multimodal as mm
-from b2models.data.multimodal import load_multimodal
-from b2models.models.lca import LayerSpec, LCAHierarchy, LCAParams, greedy_data_init, top_down
 from brian2 import Quantity, ms
 
+from b2models.analysis import multimodal as mm
 from b2models.backend import Session
+from b2models.data.multimodal import load_multimodal
+from b2models.models.lca import LayerSpec, LCAHierarchy, LCAParams, greedy_data_init, top_down
 from b2models.protocol import Claim, Protocol
 
 

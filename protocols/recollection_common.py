@@ -15,12 +15,12 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
+
+from b2models.backend import Session
 from b2models.models.recollection import CategoryNetwork, RecollectionParams, first_root_spikes, initial_weights
 from b2models.models.sdnn import network_steps
 from b2models.protocols.recollection_features import FeaturesParams, features_stage, resolved
 from b2models.protocols.recollection_features import quick_params as features_quick
-
-from b2models.backend import Session
 
 
 @dataclass

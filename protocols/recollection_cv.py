@@ -32,14 +32,14 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+
 from b2models.analysis.classify import svm_accuracy
 from b2models.analysis.recollection import accuracy, accuracy_on, name_by_largest
 from b2models.models.recollection import RecollectionParams, first_root_spikes
+from b2models.protocol import Claim, Protocol
 from b2models.protocols.recollection_common import learn_then_name, open_category, root_layer
 from b2models.protocols.recollection_naming import NamingParams, name_images, pick_per_class
 from b2models.protocols.recollection_naming import quick_params as naming_quick
-
-from b2models.protocol import Claim, Protocol
 
 GRID_FIELDS = ("cv_thresholds", "cv_winners", "cv_lams", "cv_norms")
 

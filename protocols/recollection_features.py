@@ -38,10 +38,10 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from b2models.analysis.classify import chance_level, svm_accuracy
-from b2models.models.sdnn import SDNNParams, SpikingConvNet, encode_batch, readout_features
 
+from b2models.analysis.classify import chance_level, svm_accuracy
 from b2models.backend import Session
+from b2models.models.sdnn import SDNNParams, SpikingConvNet, encode_batch, readout_features
 from b2models.params import jsonable
 from b2models.protocol import Claim, Protocol
 

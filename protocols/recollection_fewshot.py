@@ -22,8 +22,10 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+
 from b2models.analysis.classify import svm_accuracy
 from b2models.analysis.recollection import accuracy, name_by_largest, summary
+from b2models.protocol import Claim, Protocol
 from b2models.protocols.recollection_common import (
     CategoryBuilder,
     RecollectionRunParams,
@@ -33,8 +35,6 @@ from b2models.protocols.recollection_common import (
     standardise_by,
 )
 from b2models.protocols.recollection_naming import pick_per_class
-
-from b2models.protocol import Claim, Protocol
 
 
 @dataclass

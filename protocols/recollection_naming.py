@@ -31,6 +31,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+
 from b2models.analysis.classify import chance_level, svm_accuracy
 from b2models.analysis.recollection import (
     accuracy,
@@ -41,6 +42,7 @@ from b2models.analysis.recollection import (
     score_difference,
 )
 from b2models.models.recollection import RULES
+from b2models.protocol import Claim, Protocol
 from b2models.protocols.recollection_common import (
     RecollectionRunParams,
     learn_then_name,
@@ -48,8 +50,6 @@ from b2models.protocols.recollection_common import (
     quick_features,
     root_layer,
 )
-
-from b2models.protocol import Claim, Protocol
 
 
 @dataclass

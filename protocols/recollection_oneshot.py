@@ -25,8 +25,10 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+
 from b2models.analysis.classify import svm_accuracy
 from b2models.analysis.recollection import accuracy, ecdf, name_by_largest, paired_comparison, summary
+from b2models.protocol import Claim, Protocol
 from b2models.protocols.recollection_common import (
     CategoryBuilder,
     RecollectionRunParams,
@@ -35,8 +37,6 @@ from b2models.protocols.recollection_common import (
     root_layer,
     standardise_by,
 )
-
-from b2models.protocol import Claim, Protocol
 
 
 @dataclass

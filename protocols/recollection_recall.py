@@ -29,10 +29,12 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+
 from b2models.analysis.recollection import accuracy, recall_matrix, recall_naming
 from b2models.data import DataError
 from b2models.models.recollection import backward_operators, recall_input_map
 from b2models.models.sdnn import dog_channels
+from b2models.protocol import Claim, Protocol
 from b2models.protocols.recollection_common import (
     RecollectionRunParams,
     learn_then_name,
@@ -42,8 +44,6 @@ from b2models.protocols.recollection_common import (
 )
 from b2models.protocols.recollection_features import caltech_sets, digits_sets
 from b2models.protocols.recollection_naming import pick_per_class
-
-from b2models.protocol import Claim, Protocol
 
 DRIVES = ("contrast", "weight")
 

@@ -63,13 +63,13 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
-from b2models.models import resu
-from b2models.protocols import resu_t4
 from brian2 import ms
 
 from b2models.backend import Session
+from b2models.models import resu
 from b2models.params import jsonable
 from b2models.protocol import Claim, Protocol
+from b2models.protocols import resu_t4
 
 FLASH_DT_MS = 8.33  # recording sample spacing of the L1/L2 flash data
 CELLS = ("L1", "L2")

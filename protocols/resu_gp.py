@@ -22,8 +22,8 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
-from b2models.analysis import cca
 
+from b2models.analysis import cca
 from b2models.protocol import Claim, Protocol
 
 

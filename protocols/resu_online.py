@@ -25,11 +25,11 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
-from b2models.analysis import cca
-from b2models.models import resu_online as ro
 from brian2 import ms
 
+from b2models.analysis import cca
 from b2models.backend import Session
+from b2models.models import resu_online as ro
 from b2models.protocol import Claim, Protocol
 
 

@@ -31,8 +31,8 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
-from b2models.analysis import cca
 
+from b2models.analysis import cca
 from b2models.protocol import Claim, Protocol
 
 

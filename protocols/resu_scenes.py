@@ -25,8 +25,8 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
-from b2models.analysis import cca
 
+from b2models.analysis import cca
 from b2models.protocol import Claim, Protocol
 
 PANORAMA_DEG_PER_PX = 360.0 / 927

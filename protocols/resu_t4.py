@@ -33,14 +33,14 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
-from b2models.analysis import cca, direction
-from b2models.models import resu
-from b2models.protocols import resu_scenes as scenes
 from brian2 import ms
 
+from b2models.analysis import cca, direction
 from b2models.backend import Session
+from b2models.models import resu
 from b2models.params import jsonable
 from b2models.protocol import Claim, Protocol
+from b2models.protocols import resu_scenes as scenes
 
 
 @dataclass

@@ -26,13 +26,13 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from b2models.models import resu
-from b2models.protocols import resu_t4 as t4
 from brian2 import ms
 
 from b2models.backend import Session
+from b2models.models import resu
 from b2models.params import jsonable
 from b2models.protocol import Claim, Protocol
+from b2models.protocols import resu_t4 as t4
 
 
 def default_params() -> t4.T4Params:

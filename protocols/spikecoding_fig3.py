@@ -41,7 +41,10 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
+from brian2 import Quantity, second
+
 from b2models.analysis import coding
+from b2models.backend import Session
 from b2models.data.signals import SmoothedNoise
 from b2models.models.spikecoding import (
     SpikeCodingNetwork,
@@ -49,6 +52,8 @@ from b2models.models.spikecoding import (
     decorrelated_hebbian_signal,
     hebbian_precision,
 )
+from b2models.params import jsonable
+from b2models.protocol import Claim, Protocol
 from b2models.protocols.spikecoding_fig2 import (
     RUN_ARG_FIELDS,
     Fig2Params,
@@ -57,11 +62,6 @@ from b2models.protocols.spikecoding_fig2 import (
     measure_tuning,
     snapshot_chunks,
 )
-from brian2 import Quantity, second
-
-from b2models.backend import Session
-from b2models.params import jsonable
-from b2models.protocol import Claim, Protocol
 
 RULES = ("decorrelated", "plain")
 

@@ -57,15 +57,15 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
-from b2models.analysis import coding, spike_stats
-from b2models.data.signals import learning_and_test_signals
-from b2models.models.spikecoding_ei import EINetwork, EIParams, dale_violations
-from b2models.protocols.spikecoding_fig2 import check_chunked_learning, snapshot_chunks, tuning_input
 from brian2 import Quantity, second
 
+from b2models.analysis import coding, spike_stats
 from b2models.backend import Session
+from b2models.data.signals import learning_and_test_signals
+from b2models.models.spikecoding_ei import EINetwork, EIParams, dale_violations
 from b2models.params import jsonable
 from b2models.protocol import Claim, Protocol
+from b2models.protocols.spikecoding_fig2 import check_chunked_learning, snapshot_chunks, tuning_input
 
 
 @dataclass

@@ -57,12 +57,12 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
-from b2models.analysis import coding
-from b2models.data.signals import SmoothedNoise
-from b2models.models.spikecoding_robust import RobustNetwork, RobustParams
 from brian2 import Quantity, ms, second
 
+from b2models.analysis import coding
 from b2models.backend import Session
+from b2models.data.signals import SmoothedNoise
+from b2models.models.spikecoding_robust import RobustNetwork, RobustParams
 from b2models.params import jsonable
 from b2models.protocol import Claim, Protocol
 

@@ -39,15 +39,15 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
-from b2models.analysis import coding
-from b2models.data.signals import learning_and_test_signals, smoothed_noise_for
-from b2models.models.spikecoding_ei import EINetwork, EIParams, dale_violations
-from b2models.protocols.spikecoding_fig4 import Fig4Params, _Presenter, evaluate, measure_tuning
 from brian2 import Quantity, second
 
+from b2models.analysis import coding
 from b2models.backend import Session
+from b2models.data.signals import learning_and_test_signals, smoothed_noise_for
+from b2models.models.spikecoding_ei import EINetwork, EIParams, dale_violations
 from b2models.params import jsonable
 from b2models.protocol import Claim, Protocol
+from b2models.protocols.spikecoding_fig4 import Fig4Params, _Presenter, evaluate, measure_tuning
 
 CONDITIONS = ("intact", "lesioned", "recurrent", "feedforward", "both")
 RECURRENT = ("W_EE", "W_IE", "W_II")

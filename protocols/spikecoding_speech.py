@@ -61,7 +61,10 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
+from brian2 import Hz, Quantity, second
+
 from b2models.analysis import coding
+from b2models.backend import Session
 from b2models.data.audio import Filterbank, harmonic_complex, read_audio
 from b2models.data.loaders import librispeech_files
 from b2models.models.spikecoding import (
@@ -70,12 +73,9 @@ from b2models.models.spikecoding import (
     decorrelated_hebbian_signal,
     hebbian_precision,
 )
-from b2models.protocols.spikecoding_fig2 import RUN_ARG_FIELDS, _Presenter, snapshot_chunks
-from brian2 import Hz, Quantity, second
-
-from b2models.backend import Session
 from b2models.params import jsonable
 from b2models.protocol import Claim, Protocol
+from b2models.protocols.spikecoding_fig2 import RUN_ARG_FIELDS, _Presenter, snapshot_chunks
 
 SAMPLERATE = 16000
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from b2models.data import registry
 
 from b2models import data
+from b2models.data import registry
 
 SHARED = registry._shared_dir()
 needs_shared = pytest.mark.skipif(

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+
+from b2models.backend import Session
 from b2models.models.lca import (
     LayerSpec,
     LCAHierarchy,
@@ -14,8 +16,6 @@ from b2models.models.lca import (
     soft_threshold,
     top_down,
 )
-
-from b2models.backend import Session
 
 
 def _single_layer(backend, phi, x, lam, n_iter, name, eta=0.0, record_u=False):

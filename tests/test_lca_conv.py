@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+
+from b2models.backend import Session
 from b2models.models.lca import lca_reference
 from b2models.models.lca_conv import (
     ConvLCALayer,
@@ -17,8 +19,6 @@ from b2models.models.lca_conv import (
     random_kernels,
     unrolled_dictionary,
 )
-
-from b2models.backend import Session
 
 # a tiny problem: 2 channels 8×8, 3 kernels 3×3, stride 2, pad 1 → codes 3×4×4 (48) for 200 padded inputs
 TINY = dict(in_shape=(2, 8, 8), n_kernels=3, kernel_size=3, stride=2, pad=1)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from b2models.analysis import multimodal as mm
 from b2models.data.multimodal import (
     NAME_SIZE,
@@ -164,9 +165,8 @@ def test_ffa_builds_and_trains_one_step():
 def test_vision_conv_option_and_paper_size_configuration():
     """``--set vision=conv`` makes V1 convolutional (V2 codes its 16×9×9 potentials); bad conv settings give one
     error naming the protocol's parameter; ``scale=paper`` is a valid paper-size configuration."""
-    from b2models.protocols.multimodal_train import PAPER_SIZE, MultimodalParams, quick_params
-
     from b2models.params import ParameterError, apply_overrides
+    from b2models.protocols.multimodal_train import PAPER_SIZE, MultimodalParams, quick_params
 
     p = apply_overrides(MultimodalParams(), {"vision": "conv"})
     layers = {L.name: L for L in p.layers()}

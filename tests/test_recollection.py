@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+
 from b2models.analysis.recollection import (
     accuracy,
     accuracy_on,
@@ -198,8 +199,9 @@ def test_analysis_functions_hand_computed():
 
 def test_backward_pass_through_one_conv_layer_is_a_transposed_correlation():
     """Activity sent back through a 'same' conv layer equals the convolution of the output map with the kernel."""
-    from b2models.models.sdnn import ConvSpec
     from scipy.signal import convolve2d
+
+    from b2models.models.sdnn import ConvSpec
 
     rng = np.random.default_rng(0)
     spec = ConvSpec(maps=1, size=3, threshold=1.0, winners=1, offset=1)

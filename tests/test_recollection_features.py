@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+
 from b2models.analysis.classify import chance_level, standardise, svm_accuracy
 
 
@@ -92,9 +93,8 @@ def test_params_validation():
 
 
 def test_cpu_schedule_preset_keeps_paper_defaults_and_explicit_values():
-    from b2models.protocols.recollection_features import CPU_SCHEDULE, FeaturesParams, resolved, stage_config
-
     from b2models.params import apply_overrides
+    from b2models.protocols.recollection_features import CPU_SCHEDULE, FeaturesParams, resolved, stage_config
 
     paper = FeaturesParams()
     assert paper.learn_images() == (3000, 5000, 6000) and paper.a_plus_double_every == 500
@@ -114,10 +114,9 @@ def test_cpu_schedule_preset_keeps_paper_defaults_and_explicit_values():
 
 def test_learning_does_not_depend_on_the_chunk_size():
     """a⁺ follows the schedule image by image, so learning with 2 or 3 images per run gives the same kernels."""
+    from b2models.backend import Session
     from b2models.models.sdnn import ConvSpec, PoolSpec, SDNNParams, SpikingConvNet
     from b2models.protocols.recollection_features import learn_kernels
-
-    from b2models.backend import Session
 
     layers = [ConvSpec(3, 3, 1.6, winners=2, offset=1), PoolSpec(3, 2, inhibition=True),
               ConvSpec(4, 3, 1.2, winners=2, offset=1), PoolSpec(2, 2), ConvSpec(3, 3, 1.0, winners=1, offset=0)]
@@ -144,9 +143,8 @@ def test_learning_does_not_depend_on_the_chunk_size():
 @pytest.mark.standalone
 def test_quick_learning_on_digits_beats_chance(tmp_path, have_compiler):
     """--quick: STDP on 2-class digits, conv3 features, SVMs: test accuracy well above chance (0.5)."""
-    from b2models.protocols.recollection_features import PROTOCOL
-
     from b2models.protocol import Context
+    from b2models.protocols.recollection_features import PROTOCOL
     from b2models.results import RunWriter, StageCache
 
     p = PROTOCOL.quick(PROTOCOL.params())

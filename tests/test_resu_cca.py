@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from b2models.analysis import cca
 
 

@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+
 from b2models.analysis import cca
 from b2models.protocols import resu_compare as rc
 

@@ -4,11 +4,11 @@ import dataclasses
 
 import numpy as np
 import pytest
-from b2models.analysis import direction
-from b2models.models import resu
 from brian2 import ms
 
+from b2models.analysis import direction
 from b2models.backend import Session
+from b2models.models import resu
 from b2models.protocol import Context
 from b2models.results import RunWriter
 

@@ -4,10 +4,10 @@ import dataclasses
 
 import numpy as np
 import pytest
-from b2models.analysis import cca
-from b2models.models import resu_online as ro
 
+from b2models.analysis import cca
 from b2models.backend import Session
+from b2models.models import resu_online as ro
 
 
 def _signal(n, seed=0, ell=3.0, noise_var=0.1):
@@ -92,9 +92,8 @@ def test_bad_sizes_raise():
 
 @pytest.mark.slow
 def test_protocol_online_quick(tmp_path):
-    from b2models.protocols import resu_online
-
     from b2models.protocol import Context, params_with_quick
+    from b2models.protocols import resu_online
     from b2models.results import RunWriter
 
     proto = resu_online.PROTOCOL

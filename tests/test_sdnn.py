@@ -2,6 +2,9 @@
 
 import numpy as np
 import pytest
+from scipy.signal import correlate
+
+from b2models.backend import Session
 from b2models.models.sdnn import (
     CONV_SYNAPSE,
     ConvLayer,
@@ -16,9 +19,6 @@ from b2models.models.sdnn import (
     encode_image,
     latency_code,
 )
-from scipy.signal import correlate
-
-from b2models.backend import Session
 
 
 # ----------------------------------------------------------------------------------------
@@ -189,8 +189,9 @@ def test_conv_connectivity_is_a_sorted_valid_correlation():
 def test_shared_kernel_synapses_needs_a_linked_weight():
     import gc
 
-    from b2models.models.sdnn import shared_kernel_synapses
     from brian2 import Clock, NeuronGroup, ms, prefs
+
+    from b2models.models.sdnn import shared_kernel_synapses
 
     warn = prefs.logging.warn_for_unused_objects
     prefs.logging.warn_for_unused_objects = False  # the groups below are never meant to run

@@ -4,9 +4,10 @@ import dataclasses
 
 import numpy as np
 import pytest
+from brian2 import second
+
 from b2models.data.audio import Filterbank, erb_bandwidth, erb_rate, erb_space, harmonic_complex, read_audio
 from b2models.data.registry import DataError
-from brian2 import second
 
 
 def test_erb_rate_matches_glasberg_moore_values():
@@ -98,9 +99,8 @@ def test_ei_balance_measure():
 def test_short_speech_learning_lowers_coding_error(tmp_path, have_compiler):
     """~25 s of real speech (2 recordings), the quick network (100 neurons), one pass on cpp: held-out error
     falls by more than half."""
-    from b2models.protocols.spikecoding_speech import PROTOCOL, quick_params
-
     from b2models.protocol import Context
+    from b2models.protocols.spikecoding_speech import PROTOCOL, quick_params
     from b2models.results import RunWriter
 
     p = dataclasses.replace(quick_params(PROTOCOL.params()), n_learn_files=2, n_fit_files=1, n_test_files=1,

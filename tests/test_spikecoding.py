@@ -4,10 +4,10 @@ import dataclasses
 
 import numpy as np
 import pytest
-from b2models.models.spikecoding import SpikeCodingNetwork, SpikeCodingParams, initial_weights
 from brian2 import second
 
 from b2models.backend import Session
+from b2models.models.spikecoding import SpikeCodingNetwork, SpikeCodingParams, initial_weights
 
 
 def _two_neuron_params(**kw):
@@ -124,9 +124,8 @@ def test_short_learning_lowers_coding_error(tmp_path, have_compiler):
 
     Seed 3 is a slow starter (seed 1 falls by 80% in the same time); full-length runs reach 0.003.
     """
-    from b2models.protocols.spikecoding_fig2 import PROTOCOL, quick_params
-
     from b2models.protocol import Context
+    from b2models.protocols.spikecoding_fig2 import PROTOCOL, quick_params
     from b2models.results import RunWriter
 
     p = dataclasses.replace(quick_params(PROTOCOL.params()), duration=40 * second, n_snapshots=3, n_angles=8)

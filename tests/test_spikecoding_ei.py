@@ -6,11 +6,11 @@ import shutil
 
 import numpy as np
 import pytest
-from b2models.data.signals import SmoothedNoise
-from b2models.models.spikecoding_ei import EINetwork, EIParams, dale_violations, initial_weights
 from brian2 import second
 
 from b2models.backend import Session
+from b2models.data.signals import SmoothedNoise
+from b2models.models.spikecoding_ei import EINetwork, EIParams, dale_violations, initial_weights
 
 # learning rates far above the paper's so that a fraction of a second moves weights onto the sign bounds
 FAST = {"eps_F": 5e-3, "eps_Omega": 5e-2}
@@ -213,9 +213,8 @@ def test_short_learning_lowers_coding_error_cpp(tmp_path):
     """The protocol at tiny scale on cpp: the E coding error falls by a margin, Dale's law holds."""
     if shutil.which("c++") is None and shutil.which("g++") is None:
         pytest.skip("no C++ compiler")
-    from b2models.protocols import spikecoding_fig4 as fig4
-
     from b2models.protocol import Context
+    from b2models.protocols import spikecoding_fig4 as fig4
     from b2models.results import RunWriter
 
     p = fig4.quick_params(fig4.Fig4Params())

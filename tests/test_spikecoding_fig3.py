@@ -4,6 +4,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+
 from b2models.models.spikecoding import SpikeCodingParams, decorrelated_hebbian_signal, hebbian_precision
 from b2models.protocols.spikecoding_fig3 import axial_alignment, axis_density_ratio, mixing_matrix, peak_angles
 
@@ -64,9 +65,8 @@ def test_bad_fig3_parameters_are_refused():
 @pytest.mark.standalone
 def test_short_learning_puts_more_preferred_directions_along_the_long_axis(tmp_path, have_compiler):
     """The quick protocol (400 s, decorrelated rule only) on cpp: preferred directions crowd where the input is."""
-    from b2models.protocols.spikecoding_fig3 import PROTOCOL, quick_params
-
     from b2models.protocol import Context
+    from b2models.protocols.spikecoding_fig3 import PROTOCOL, quick_params
     from b2models.results import RunWriter
 
     p = dataclasses.replace(quick_params(PROTOCOL.params()), compare_plain=False)

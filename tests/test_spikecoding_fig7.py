@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 import pytest
-from b2models.models.spikecoding_robust import RobustNetwork, RobustParams
 from brian2 import ms, second
 
 from b2models.backend import Session
+from b2models.models.spikecoding_robust import RobustNetwork, RobustParams
 
 
 @pytest.fixture(autouse=True)
@@ -89,9 +89,8 @@ def test_removed_connections_stay_zero_during_learning_numpy():
 
 def test_fig7_noise_raises_error_numpy(tmp_path):
     """A tiny Fig 7 sweep on numpy: strong injected noise raises the coding error of the learned network."""
-    from b2models.protocols import spikecoding_fig7 as fig7
-
     from b2models.protocol import Context
+    from b2models.protocols import spikecoding_fig7 as fig7
     from b2models.results import RunWriter
 
     p = fig7.Fig7Params(N=8, duration=0.5 * second, chunk=0.5 * second, test=0.5 * second, discard=0.1 * second,
@@ -158,9 +157,8 @@ def test_learning_with_delay_and_psc_lowers_the_error_numpy(tmp_path):
     """Fig 7C with a 2 ms lateral delay and 2 ms PSCs: learning lowers the coding error far below that
     of the unlearned network and of an equally-rated Poisson population, without driving the cells
     to the one-spike-per-step ceiling (the spike-time form of Eq 6 runs away to 50 Hz, error ≈ 1)."""
-    from b2models.protocols import spikecoding_fig7 as fig7
-
     from b2models.protocol import Context
+    from b2models.protocols import spikecoding_fig7 as fig7
     from b2models.results import RunWriter
 
     # 8 s of learning at 50× the Fig 2 rates (the spike-time rule reaches 50 Hz within it)

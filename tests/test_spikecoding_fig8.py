@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 import pytest
-from b2models.data.signals import SmoothedNoise
-from b2models.models.spikecoding_ei import EINetwork, EIParams, dale_violations
 
 from b2models.backend import Session
+from b2models.data.signals import SmoothedNoise
+from b2models.models.spikecoding_ei import EINetwork, EIParams, dale_violations
 
 FAST = {"eps_F": 5e-3, "eps_Omega": 5e-2}
 
@@ -71,9 +71,8 @@ def test_lesion_degrades_the_code_and_retraining_recovers_it_cpp(tmp_path, have_
     """The --quick Fig 8 run (80 E / 40 I): deleting the E cells of one direction leaves that direction
     badly read out by the intact decoder and raises the coding error; retraining all weights brings the
     error back down, retraining only the feedforward weights makes it worse."""
-    from b2models.protocols import spikecoding_fig8 as fig8
-
     from b2models.protocol import Context
+    from b2models.protocols import spikecoding_fig8 as fig8
     from b2models.results import RunWriter
 
     p = fig8.quick_params(fig8.Fig8Params())
