@@ -281,6 +281,7 @@ def main(argv=None) -> int:
     from b2models.backend import BackendError, NoGPUError
     from b2models.params import ParameterError
     from b2models.protocol import ProtocolError
+    from b2models.sweep import SweepError
 
     try:
         from b2models import data as _data
@@ -301,6 +302,9 @@ def main(argv=None) -> int:
     except (ParameterError, ProtocolError, RunError) as err:
         _err(str(err))
         return EXIT_USAGE
+    except SweepError as err:
+        _err(str(err))
+        return 1
     except NoGPUError as err:
         _err(str(err))
         return EXIT_NO_GPU

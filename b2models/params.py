@@ -110,6 +110,8 @@ def coerce(name: str, default, value):
             return bool(value)
         raise ParameterError(f"{label}: expected True or False")
     if isinstance(default, str):
+        if isinstance(value, str):
+            return value
         raise ParameterError(f"{label}: expected a string")
     if default is None:
         return value

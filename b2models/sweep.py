@@ -104,9 +104,19 @@ def sweep(run_point: Callable[[Any, Any], Any], points: Iterable, *, build: Call
     with parallel_backend(dask_address):
         parallel = Parallel(n_jobs=nj, return_as="generator")
         outs = parallel(delayed(_run_batch)(build, run_point, k, [points[i] for i in idxs]) for k, idxs in plan)
-        for (k, idxs), res in zip(plan, outs):
-            for idx, r in zip(idxs, res):
-                results[idx] = r
-            if progress:
-                progress(len(idxs))
+        try:
+            for (k, idxs), res in zip(plan, outs):
+                for idx, r in zip(idxs, res):
+                    results[idx] = r
+                if progress:
+                    progress(len(idxs))
+        except Exception as err:
+            if dask_address and type(err).__name__ in _LOST_WORKER_ERRORS:
+                raise SweepError(f"the Dask cluster at {dask_address} lost workers and gave up on the sweep "
+                                 f"({type(err).__name__}: {err})") from err
+            raise
     return results
+
+
+#: what the Dask scheduler raises once a task's workers keep dying (after its retries)
+_LOST_WORKER_ERRORS = ("KilledWorker", "CommClosedError", "CancelledError", "FutureCancelledError")

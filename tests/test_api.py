@@ -314,3 +314,19 @@ def test_sigterm_stops_the_binary_removes_the_partial_run_and_keeps_checkpoints(
     assert not _alive(child), "the running child process survived SIGTERM"
     assert not list((out / "user.slow").iterdir()), "a partial run directory was left behind"
     assert list((out / "cache" / "checkpoint").glob("*.npz")), "the finished checkpoint was removed"
+
+
+def test_coerce_follows_the_set_rules():
+    from brian2 import mV, ms
+
+    from b2models.params import coerce
+
+    assert coerce("mode", "a", "b") == "b"
+    with pytest.raises(ParameterError, match="expected a string"):
+        coerce("mode", "a", 3)
+    assert coerce("tau", 10 * ms, 2 * ms) == 2 * ms and coerce("tau", 10 * ms, "3*ms") == 3 * ms
+    with pytest.raises(ParameterError, match="wrong units"):
+        coerce("tau", 10 * ms, 2 * mV)
+    assert coerce("n", 3, 4.0) == 4 and isinstance(coerce("n", 3, 4.0), int)
+    assert coerce("x", 1.0, 2) == 2.0 and coerce("flag", False, True) is True
+    assert coerce("sizes", (4, 2), [8, 3, 1]) == (8, 3, 1)
