@@ -62,3 +62,37 @@ class Recording:
             units = m.group(1) if m else "1"
         values = table[:, 1] if table.shape[1] == 2 else table[:, 1:]
         return cls(times=table[:, 0], values=values, units=units, source=str(path), name=name)
+
+
+def pearson(a, b) -> float:
+    """Pearson correlation of two equally long vectors (flattened); NaN if either is constant."""
+    a = np.asarray(a, dtype=float).ravel()
+    b = np.asarray(b, dtype=float).ravel()
+    if a.shape != b.shape or a.size < 3:
+        raise ValueError(f"need two equal-length vectors of >= 3 values, got {a.shape} and {b.shape}")
+    a, b = a - a.mean(), b - b.mean()
+    den = np.sqrt((a @ a) * (b @ b))
+    if den == 0:
+        return float("nan")
+    return float(a @ b / den)
+
+
+def on_recording_times(recording: Recording, model_times, model_values) -> np.ndarray:
+    """A model trace (``model_values`` at ``model_times``, seconds, time first) linearly interpolated at the
+    recording's sample times; recording times outside the model's range are an error, not extrapolated."""
+    t = np.asarray(model_times, dtype=float)
+    y = np.asarray(model_values, dtype=float)
+    if t.ndim != 1 or y.shape[:1] != t.shape:
+        raise ValueError(f"model values' first axis {y.shape} must match the model times {t.shape}")
+    rt = recording.times
+    if rt[0] < t[0] - 1e-12 or rt[-1] > t[-1] + 1e-12:
+        raise ValueError(f"{recording.name or 'recording'} spans {rt[0]:g}..{rt[-1]:g} s, beyond the model's "
+                         f"{t[0]:g}..{t[-1]:g} s")
+    flat = y.reshape(len(t), -1)
+    out = np.stack([np.interp(rt, t, flat[:, k]) for k in range(flat.shape[1])], axis=1)
+    return out.reshape((len(rt),) + y.shape[1:])
+
+
+def correlate(recording: Recording, model_times, model_values) -> float:
+    """Pearson r between a recording and a model trace sampled at the recording's times (all columns)."""
+    return pearson(recording.values, on_recording_times(recording, model_times, model_values))

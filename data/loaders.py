@@ -349,6 +349,27 @@ def load_fly_l1l2() -> dict[str, dict]:
     return out
 
 
+def fly_l1l2_recordings() -> dict:
+    """The L1/L2 recordings of :func:`load_fly_l1l2` as :class:`~b2models.analysis.recording.Recording` objects.
+
+    Flash conditions (``L1_highLum``, ``L1_lowLum``, ``L2_highLum``, ``L2_lowLum``): ``values`` [63, 2], column 0 the
+    dark flash and column 1 the light flash (``meta['columns']``); ``L2_natstim``: ``values`` [708]. Times in
+    seconds, units dF/F (calcium imaging, per the source's file names and notebook)."""
+    from b2models.analysis.recording import Recording
+
+    base = require("fly_l1l2")
+    out = {}
+    for name, d in load_fly_l1l2().items():
+        mean = np.asarray(d["mean"], dtype=np.float64)
+        if mean.ndim == 2 and mean.shape[0] == 2:
+            values, columns = mean.T, ["dark flash", "light flash"]
+        else:
+            values, columns = mean, ["naturalistic stimulus"]
+        out[name] = Recording(times=np.asarray(d["t"], dtype=np.float64), values=values, units="dF/F",
+                              source=f"{base} ({name})", name=name, meta={"columns": columns})
+    return out
+
+
 def load_fly_t4t5() -> dict:
     """Measured T4/T5 data (SOURCES.md: ClarkLabCode/T4T5TrainingCode, intermediate_mat_files).
 

@@ -65,6 +65,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from brian2 import ms
 
+from b2models.analysis.recording import pearson
 from b2models.backend import Session
 from b2models.models import resu
 from b2models.params import jsonable
@@ -110,18 +111,6 @@ def quick_params(p: CompareParams) -> CompareParams:
 # ---------------------------------------------------------------------------------------------
 # pure helpers
 # ---------------------------------------------------------------------------------------------
-def pearson(a, b) -> float:
-    a = np.asarray(a, dtype=float).ravel()
-    b = np.asarray(b, dtype=float).ravel()
-    if a.shape != b.shape or a.size < 3:
-        raise ValueError(f"need two equal-length vectors of >= 3 values, got {a.shape} and {b.shape}")
-    a, b = a - a.mean(), b - b.mean()
-    den = np.sqrt((a @ a) * (b @ b))
-    if den == 0:
-        return float("nan")
-    return float(a @ b / den)
-
-
 def flash_stimulus(delta_ms: float, n_steps: int, flash_ms: tuple[float, float], sign: float) -> np.ndarray:
     """Box-sampled flash on a grid of samples of ``delta_ms``: sample k = sign × the fraction of
     [kΔ, (k+1)Δ) inside the flash interval."""
@@ -214,9 +203,13 @@ def flyvis_column_counts(path, types, target: str = "T4a") -> np.ndarray:
 def flash_comparison(p: CompareParams, psi1, recordings: dict, backend: str, threads: int = 0,
                      seed: int = 0) -> dict:
     """Brian2 layer 1 on light/dark flashes for every Δ of the grid (one run, one pixel per Δ and
-    polarity); returns responses, Pearson r per Δ and the fitted Δ for every comparison."""
+    polarity); returns responses, Pearson r per Δ and the fitted Δ for every comparison.
+
+    ``recordings``: condition -> :class:`~b2models.analysis.recording.Recording` with columns (dark, light),
+    as :func:`b2models.data.fly_l1l2_recordings` gives them (a user's own recordings in the same form)."""
     grid = np.asarray(p.model_ms_grid, dtype=float)
-    t_ms = np.arange(63) * FLASH_DT_MS
+    first = recordings[f"{CELLS[0]}_{LUMS[0]}"]
+    t_ms = np.arange(len(first.times)) * FLASH_DT_MS  # the source's nominal sample spacing
     flash_ms = (p.flash_samples[0] * FLASH_DT_MS, p.flash_samples[1] * FLASH_DT_MS)
     n_steps = int(np.ceil(t_ms[-1] / grid.min())) + 2
     cols = [flash_stimulus(d, n_steps, flash_ms, sgn) for d in grid for sgn in (1.0, -1.0)]
@@ -233,8 +226,11 @@ def flash_comparison(p: CompareParams, psi1, recordings: dict, backend: str, thr
     out = {"grid_ms": grid, "traces": traces, "t_ms": t_ms, "r": {}, "best": {}}
     for cell in CELLS:
         for lum in LUMS:
-            rec = recordings[f"{cell}_{lum}"]["mean"]
-            target = np.concatenate([rec[1], rec[0]])  # light, dark
+            rec = recordings[f"{cell}_{lum}"].values
+            if rec.shape != (len(t_ms), 2):
+                raise ValueError(f"recording {cell}_{lum}: expected {len(t_ms)} samples x (dark, light), "
+                                 f"got {rec.shape}")
+            target = np.concatenate([rec[:, 1], rec[:, 0]])  # light, dark
             for q in QUANTITIES:
                 name = f"{cell}_{lum}_{q}"
                 rs = np.array([pearson(np.concatenate([model_flash_trace(traces[i, 0], q, cell),
@@ -300,7 +296,7 @@ def connectome_comparison(p: CompareParams, psi2, paper: dict, flyvis_csv) -> di
 
 # ---------------------------------------------------------------------------------------------
 def run(ctx) -> dict:
-    from b2models.data import load_fly_l1l2, load_fly_t4t5, load_resu_t4a_weights
+    from b2models.data import fly_l1l2_recordings, load_fly_t4t5, load_resu_t4a_weights
     from b2models.data.loaders import require
 
     p: CompareParams = ctx.params
@@ -308,7 +304,8 @@ def run(ctx) -> dict:
     rng = np.random.default_rng(ctx.seed)
     f = resu_t4.train_filters(p, ctx.quick, rng, ctx.log)
     ctx.log(f"layer 1 ρ = {np.round(f['rho1'], 3)}, layer 2 ρ = {np.round(f['rho2'][:4], 3)}")
-    fl = flash_comparison(p, f["psi1"], load_fly_l1l2(), ctx.backend, ctx.threads, ctx.seed)
+    recordings = fly_l1l2_recordings()
+    fl = flash_comparison(p, f["psi1"], recordings, ctx.backend, ctx.threads, ctx.seed)
     t4 = t4_filter_comparison(p, f, load_fly_t4t5()["filterShapesOut"], ctx.backend, ctx.threads, ctx.seed)
     flyvis = require("fly_connectome") / "DERIVED_edges_by_offset.csv"
     cn = connectome_comparison(p, f["psi2"], load_resu_t4a_weights(), flyvis if flyvis.is_file() else None)
@@ -334,7 +331,7 @@ def run(ctx) -> dict:
                            flash_traces=fl["traces"], t4_model_filter=t4["model_filter_r"],
                            t4_model_filter_linear=t4["model_filter_v"], t4_measured=t4["measured"],
                            **{f"flash_r_{k}": v for k, v in fl["r"].items()})
-    _figures(ctx, p, fl, t4, cn, load_fly_l1l2())
+    _figures(ctx, p, fl, t4, cn, recordings)
     return metrics
 
 
@@ -351,7 +348,7 @@ def _figures(ctx, p, fl, t4, cn, rec):
     fig, axes = plt.subplots(2, 4, figsize=(15, 6), squeeze=False)
     t = fl["t_ms"]
     for col, (cell, lum) in enumerate([(c, lum) for c in CELLS for lum in LUMS]):
-        data = rec[f"{cell}_{lum}"]["mean"]
+        data = rec[f"{cell}_{lum}"].values.T  # rows: dark, light
         for row, q in enumerate(QUANTITIES):
             ax = axes[row, col]
             b = fl["best"][f"{cell}_{lum}_{q}"]

@@ -150,3 +150,30 @@ def test_fig2_keeps_its_recordings_under_the_convention():
     np.testing.assert_allclose(rec["spikes"]["coding_after"]["t"], np.array([3, 10]) * float(p.dt))
     assert rec["spikes"]["coding_after"]["n"] == p.N and set(rec["trace"]) == {"readout_before", "readout_after"}
     assert rec["stimulus"]["signal"]["data"].shape == (T, p.J)
+
+
+def test_comparison_functions_take_recordings():
+    from b2models.analysis.recording import correlate, on_recording_times, pearson
+
+    t = np.linspace(0, 1, 101)
+    rec = Recording(times=t[::10], values=np.sin(2 * np.pi * t[::10]), units="mV", name="cell")
+    model_t = np.linspace(0, 1, 1001)
+    assert correlate(rec, model_t, 3 * np.sin(2 * np.pi * model_t) + 1) == pytest.approx(1.0, abs=1e-4)
+    assert correlate(rec, model_t, -np.sin(2 * np.pi * model_t)) == pytest.approx(-1.0, abs=1e-4)
+    np.testing.assert_allclose(on_recording_times(rec, model_t, np.stack([model_t, 2 * model_t], 1))[:, 1],
+                               2 * rec.times)
+    with pytest.raises(ValueError, match="beyond the model's"):
+        on_recording_times(rec, model_t[:500], model_t[:500])
+    assert np.isnan(pearson(np.ones(5), np.arange(5)))
+
+
+def test_fly_recordings_come_as_recordings():
+    from b2models.data import DataError, fly_l1l2_recordings
+
+    try:
+        recs = fly_l1l2_recordings()
+    except DataError as err:
+        pytest.skip(str(err))
+    l1 = recs["L1_highLum"]
+    assert l1.values.shape == (63, 2) and l1.units == "dF/F" and l1.meta["columns"] == ["dark flash", "light flash"]
+    assert l1.dt == pytest.approx(8.33e-3, rel=0.01)

@@ -88,11 +88,11 @@ def test_flyvis_columns_from_the_real_connectome():
 
 
 def test_flash_comparison_brian2_matches_reference_and_reports_every_r():
-    from b2models.data import load_fly_l1l2
+    from b2models.data import fly_l1l2_recordings
 
     p = dataclasses.replace(rc.CompareParams(m=12), model_ms_grid=(4.0, 8.0, 16.0))
     psi1 = cca.analytic_cca("rq", 12, 12, 3.0, noise_var=0.5, rank=2).past_filters
-    out = rc.flash_comparison(p, psi1, load_fly_l1l2(), "numpy")
+    out = rc.flash_comparison(p, psi1, fly_l1l2_recordings(), "numpy")
     assert set(out["best"]) == {f"{c}_{lum}_{q}" for c in rc.CELLS for lum in rc.LUMS for q in rc.QUANTITIES}
     t_ms = np.arange(63) * rc.FLASH_DT_MS
     flash_ms = (2 * rc.FLASH_DT_MS, 5 * rc.FLASH_DT_MS)
