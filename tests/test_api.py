@@ -317,7 +317,7 @@ def test_sigterm_stops_the_binary_removes_the_partial_run_and_keeps_checkpoints(
 
 
 def test_coerce_follows_the_set_rules():
-    from brian2 import mV, ms
+    from brian2 import ms, mV
 
     from b2models.params import coerce
 
