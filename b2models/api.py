@@ -106,11 +106,13 @@ class Run:
 
     @property
     def log(self) -> str:
+        """The run's log (``log.txt``), empty if none."""
         p = self.path / "log.txt"
         return p.read_text() if p.exists() else ""
 
     @property
     def protocol(self) -> str:
+        """The protocol's name."""
         return self.config.get("protocol", self.path.parent.name)
 
     def to_nwb(self, path, **kw) -> Path:

@@ -60,6 +60,14 @@ class Claim:
 
 @dataclass
 class Protocol:
+    """One experiment: its name, its parameters and the function that runs it.
+
+    ``params()`` returns the full-scale parameter dataclass and ``quick(params)`` its short version; ``run(ctx)``
+    gets a :class:`Context` and returns the metrics it saved.  ``claims`` pair metrics with the paper's values
+    for ``b2models reproduce``; ``data`` names the data sets a full-scale run reads; ``figures`` the figures
+    it writes.  A module (or ``.py`` file) that defines ``PROTOCOL = Protocol(...)`` can be run by name, path or
+    module (see :func:`resolve_protocol`)."""
+
     name: str
     paper: str  # short paper id, e.g. "spikecoding"
     summary: str

@@ -421,7 +421,7 @@ def load_connectome_inputs(target: str, include_t4t5: bool = False,
     fib25-fib19_v2.2; read from DERIVED_edges_total_counts.csv, else computed from the JSON).
 
     Returns source cell type -> sign * count (counts are averages per postsynaptic cell, hence
-    fractional), sorted by descending |count|. ``include_t4t5=False`` drops the lateral inputs from
+    fractional), sorted by descending ``|count|``. ``include_t4t5=False`` drops the lateral inputs from
     T4/T5 cells themselves; ``strip_compartment`` turns e.g. 'CT1(M10)' into 'CT1' (summing duplicates).
     """
     out: dict[str, float] = {}

@@ -363,9 +363,30 @@ def run(ctx) -> dict:
     arrays.update({k: np.array(v) for k, v in history.items() if k != "t"})
     arrays.update({f"{k}_initial": v for k, v in W0.items()})
     arrays.update({f"{k}_final": v for k, v in W1.items()})
-    ctx.writer.save_arrays(**arrays)
+    ctx.writer.save_arrays(**arrays, **recorded(p, examples))
     _figures(ctx, p, history, examples, var_before, var_after, angles, tuning)
     return metrics
+
+
+def recorded(p, examples: dict) -> dict:
+    """The evaluation segments before and after learning under the recording convention
+    (:func:`b2models.results.spike_arrays`): E and I spikes, both readouts x̂ and the signal x, times in seconds."""
+    from b2models.results import spike_arrays, trace_arrays
+
+    dt = float(p.dt)
+    out = {}
+    for key in ("before", "after"):
+        ev = examples[key]
+        t = np.arange(len(ev["x"])) * dt
+        out.update(trace_arrays(f"signal_{key}", t, ev["x"], "1", f"the test signal x, {key} learning",
+                                kind="stimulus"))
+        for pop, n in (("E", p.N_E), ("I", p.N_I)):
+            si, st = ev[f"spikes_{pop}"]
+            out.update(spike_arrays(f"{pop}_{key}", si, np.asarray(st) * dt, n,
+                                    model="b2models.models.spikecoding_ei"))
+            out.update(trace_arrays(f"readout_{pop}_{key}", t, ev[f"xhat_{pop}"], "1",
+                                    f"the readout x̂ of the {pop} population, {key} learning"))
+    return out
 
 
 def ceiling(N: int, p: EIParams | None = None) -> float:

@@ -420,9 +420,31 @@ def run(ctx) -> dict:
         if isinstance(v, float) and not np.isfinite(v):
             m[k] = None
     ctx.writer.save_metrics(m)
-    ctx.writer.save_arrays(**a)
+    ctx.writer.save_arrays(**a, **recorded(p, a))
     _figures(ctx, p, a, m)
     return m
+
+
+def recorded(p, a: dict) -> dict:
+    """The speech test segment and the new sound, before and after learning, under the recording convention
+    (:func:`b2models.results.spike_arrays`): spikes, the readout x̂ and the input x, times in seconds."""
+    from b2models.results import spike_arrays, trace_arrays
+
+    dt = float(p.dt)
+    x = a["test_x"]
+    out = trace_arrays("speech_test", np.arange(len(x)) * dt, x, "1", "the speech test input x (channels)",
+                       kind="stimulus")
+    for key in ("before", "after"):
+        for what in ("test", "tone"):
+            i, steps = a.get(f"{what}_spike_i_{key}"), a.get(f"{what}_spike_step_{key}")
+            if i is not None and steps is not None:
+                out.update(spike_arrays(f"{what}_{key}", i, np.asarray(steps) * dt, p.N,
+                                        model="b2models.models.spikecoding"))
+        xh = a.get(f"test_xhat_{key}")
+        if xh is not None:
+            out.update(trace_arrays(f"readout_test_{key}", np.arange(len(xh)) * dt, xh, "1",
+                                    f"the readout x̂ of the speech test segment, {key} learning"))
+    return out
 
 
 def _figures(ctx, p, a, m):

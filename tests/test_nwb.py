@@ -177,3 +177,24 @@ def test_fly_recordings_come_as_recordings():
     l1 = recs["L1_highLum"]
     assert l1.values.shape == (63, 2) and l1.units == "dF/F" and l1.meta["columns"] == ["dark flash", "light flash"]
     assert l1.dt == pytest.approx(8.33e-3, rel=0.01)
+
+
+def test_fig4_and_speech_keep_their_recordings_under_the_convention():
+    from b2models.protocols import spikecoding_fig4 as fig4
+    from b2models.protocols import spikecoding_speech as speech
+    from b2models.results import recordings
+
+    p = fig4.Fig4Params()
+    T = 40
+    ev = {"x": np.zeros((T, p.J)), "xhat_E": np.ones((T, p.J)), "xhat_I": np.ones((T, p.J)),
+          "spikes_E": (np.array([0, 2]), np.array([1, 5])), "spikes_I": (np.array([1]), np.array([7]))}
+    rec = recordings(fig4.recorded(p, {"before": ev, "after": ev}))
+    assert set(rec["spikes"]) == {"E_before", "I_before", "E_after", "I_after"}
+    assert rec["spikes"]["I_after"]["n"] == p.N_I
+    np.testing.assert_allclose(rec["spikes"]["E_before"]["t"], np.array([1, 5]) * float(p.dt))
+    ps = speech.SpeechParams()
+    a = {"test_x": np.zeros((T, 3)), "test_spike_i_before": np.array([3]), "test_spike_step_before": np.array([9]),
+         "test_xhat_before": np.zeros((T, 3)), "tone_spike_i_after": np.array([1]),
+         "tone_spike_step_after": np.array([2])}
+    rec = recordings(speech.recorded(ps, a))
+    assert set(rec["spikes"]) == {"test_before", "tone_after"} and set(rec["stimulus"]) == {"speech_test"}
