@@ -1,50 +1,156 @@
-"""Download a public data set from its original location and unpack the part b2models uses.
+"""Download a public data set from its pinned original location, verify it and move it into place.
 
-The archive is downloaded with :mod:`urllib` (``http(s)://`` or ``file://``), the folder
-``Dataset.archive_subdir`` is extracted into a temporary directory next to the destination and that
-directory is then renamed into place. A destination that existed before is replaced only after the new
-copy is complete; on any failure it is left as it was.
+Downloads go through :mod:`pooch` (``http(s)://``; ``file://`` is read directly, for local mirrors and
+tests). Two kinds of data set (see :class:`b2models.data.Dataset`):
+
+* **file list** (all data sets taken from GitHub): every file listed in ``data/registry/<name>.txt`` is
+  downloaded from its URL, pinned to a commit, and checked against its SHA-256. Files listed twice with
+  the same hash (the Caltech training split is a subset of the learning split) are downloaded once.
+* **archive** (LFW): the archive is downloaded, checked against the registered hash, and the folder
+  ``Dataset.archive_subdir`` is extracted.
+
+**Verification policy.** A file or archive whose hash does not match raises one :class:`DataError` that
+names the file, the expected and the actual hash. Where the registry has no SHA-256 for an archive
+(``Dataset.sha256_checked_offline`` is False: LFW, whose archive is not in ``../shared/data``),
+:func:`fetch` refuses to download it unless the caller passes ``known_hash`` (``"sha256:HEX"``, or any
+algorithm pooch knows, e.g. the MD5 the LFW page publishes, ``Dataset.published_hash``) or
+``verify=False``. ``verify=False`` skips all hash checks (for any data set) and warns with the SHA-256 of
+an unchecked archive, so that it can be pinned next time. ``known_hash`` applies to archives only.
+
+**Nothing half-written.** Everything is downloaded into a staging directory next to the destination
+(``.<folder>.*.partial``, plus ``.<folder>.*.download`` for an archive); only when every file has been
+verified is the staging directory renamed into place. A destination that existed before is replaced only
+then and survives any failure unchanged; on failure the staging directories are removed.
+
+``url`` replaces the registered location: for an archive, the archive's URL; for a file list, the base
+URL of a mirror that holds the data set folder's layout (each file is fetched from ``url/PATH``). The
+registered hashes still apply.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import logging
 import os
 import shutil
+import sys
 import tarfile
 import tempfile
-import urllib.error
+import urllib.parse
 import urllib.request
+import warnings
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from .registry import ENV_VAR, DataError, get
+from .registry import ENV_VAR, DataError, Dataset, FileEntry, file_entries, get
 
 _CHUNK = 1 << 20
+#: download attempts after the first one (pooch retries network errors and hash mismatches)
+_RETRIES = 2
 
 
-def _download(url: str, target: Path, timeout: float) -> None:
-    """Stream ``url`` into the file ``target`` with a tqdm progress bar."""
+class _Downloader:
+    """Pooch downloader: ``file://`` copied directly, ``http(s)://`` through pooch's HTTP downloader.
+
+    Records the hash (``alg``, default SHA-256) of the last downloaded file before pooch checks it, so that
+    a mismatch can be reported with the actual hash.
+    """
+
+    def __init__(self, timeout: float, progressbar: bool):
+        self.timeout = timeout
+        self.progressbar = progressbar
+        self.alg = "sha256"
+        self.last_hash: str | None = None
+
+    def __call__(self, url, output_file, pooch_obj, check_only=False):
+        import pooch
+
+        scheme = urllib.parse.urlsplit(url).scheme.lower()
+        if scheme == "file":
+            if check_only:
+                return Path(_file_path(url)).is_file()
+            with open(_file_path(url), "rb") as src, open(output_file, "wb") as out:
+                shutil.copyfileobj(src, out, _CHUNK)
+        elif scheme in ("http", "https"):
+            result = pooch.HTTPDownloader(progressbar=self.progressbar, timeout=self.timeout)(
+                url, output_file, pooch_obj, check_only=check_only)
+            if check_only:
+                return result
+        else:
+            raise DataError(f"cannot download {url}: only http://, https:// and file:// URLs are supported")
+        self.last_hash = f"{self.alg}:{pooch.file_hash(str(output_file), alg=self.alg)}"
+        return None
+
+
+def _file_path(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return urllib.request.url2pathname(parts.path)
+
+
+@contextlib.contextmanager
+def _quiet_pooch():
+    """Silence pooch's per-file INFO messages (a progress bar replaces them)."""
+    import pooch
+
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _download_error(url: str, exc: BaseException) -> DataError:
+    reason = getattr(exc, "reason", None) or exc
+    return DataError(
+        f"could not download {url}: {reason}. You can download it by hand, unpack it and point "
+        f"{ENV_VAR} at the directory that holds the data set folders."
+    )
+
+
+def _mismatch(what: str, url: str, expected: str, actual: str | None, dest: Path) -> DataError:
+    return DataError(
+        f"checksum mismatch for {what} downloaded from {url}: expected {expected}, got {actual or 'unknown'}; "
+        f"nothing was written to {dest}"
+    )
+
+
+def _retrieve(pup, fname: str, url: str, expected: str | None, downloader: _Downloader, dest: Path) -> None:
+    """``pup.fetch(fname)`` with pooch's errors turned into one :class:`DataError`."""
+    import requests
+
+    downloader.last_hash = None
+    try:
+        pup.fetch(fname, downloader=downloader)
+    except DataError:
+        raise
+    except ValueError as exc:
+        if expected is not None and downloader.last_hash is not None and downloader.last_hash != expected:
+            raise _mismatch(fname, url, expected, downloader.last_hash, dest) from None
+        raise _download_error(url, exc) from exc
+    except (OSError, requests.RequestException) as exc:
+        raise _download_error(url, exc) from exc
+
+
+def _fetch_files(ds: Dataset, entries: list[FileEntry], staging: Path, mirror: str | None, verify: bool,
+                 downloader: _Downloader, progressbar: bool, dest: Path) -> None:
+    """Download every listed file into ``staging`` (each verified before it is kept)."""
+    import pooch
     from tqdm import tqdm
 
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp, open(target, "wb") as out:
-            total = resp.headers.get("Content-Length") if hasattr(resp, "headers") else None
-            total = int(total) if total and str(total).isdigit() else None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1],
-                      disable=None, leave=False) as bar:
-                while True:
-                    chunk = resp.read(_CHUNK)
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                    bar.update(len(chunk))
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise DataError(
-            f"could not download {url}: {reason}. You can download it by hand, unpack it and point "
-            f"{ENV_VAR} at the directory that holds the data set folders."
-        ) from exc
+    urls = {e.path: (f"{mirror.rstrip('/')}/{urllib.parse.quote(e.path)}" if mirror else e.url) for e in entries}
+    pup = pooch.create(path=staging, base_url="", registry={e.path: (e.hash if verify else None) for e in entries},
+                       urls=urls, retry_if_failed=_RETRIES)
+    done: dict[str, Path] = {}  # hash -> file already downloaded in this fetch
+    for e in tqdm(entries, desc=ds.name, unit="file", disable=not progressbar, leave=False):
+        target = staging / e.path
+        if verify and e.hash in done:  # same content listed twice: copy, pooch re-checks the hash
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(done[e.hash], target)
+        _retrieve(pup, e.path, urls[e.path], e.hash if verify else None, downloader, dest)
+        done[e.hash] = target
 
 
 def _relative_member(member: str, pattern: tuple[str, ...]) -> PurePosixPath | None:
@@ -100,14 +206,52 @@ def _extract(archive: Path, subdir: str, into: Path, url: str) -> int:
     return n
 
 
-def fetch(name: str, dest: str | os.PathLike | None = None, url: str | None = None,
-          timeout: float = 60.0) -> Path:
-    """Download data set ``name`` and unpack it into ``dest`` (default ``./data/local/<folder>``).
+def _apply_umask(top: Path) -> None:
+    """Give ``top`` and everything below it the usual permissions (temporary files are created private)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(top, 0o777 & ~mask)
+    for folder, dirs, files in os.walk(top):
+        for d in dirs:
+            os.chmod(os.path.join(folder, d), 0o777 & ~mask)
+        for f in files:
+            os.chmod(os.path.join(folder, f), 0o666 & ~mask)
 
-    ``url`` overrides the registered download location (any URL urllib opens, e.g. ``file://``).
+
+def _fetch_archive(ds: Dataset, url: str, expected: str | None, staging: Path, workdir: Path,
+                   downloader: _Downloader, dest: Path) -> None:
+    """Download the archive into ``workdir``, verify it and extract ``archive_subdir`` into ``staging``."""
+    import pooch
+
+    fname = PurePosixPath(urllib.parse.urlsplit(url).path).name or "archive"
+    downloader.alg = expected.split(":", 1)[0].lower() if expected and ":" in expected else "sha256"
+    if expected is not None and ":" not in expected:
+        expected = f"sha256:{expected}"
+    pup = pooch.create(path=workdir, base_url="", registry={fname: expected}, urls={fname: url},
+                       retry_if_failed=_RETRIES)
+    _retrieve(pup, fname, url, expected.lower() if expected else None, downloader, dest)
+    archive = workdir / fname
+    if expected is None:
+        sha = pooch.file_hash(str(archive), alg="sha256")
+        warnings.warn(f"{fname} from {url} was not checked against a known hash (verify=False); its SHA-256 is "
+                      f"{sha} - pass known_hash='sha256:{sha}' to pin it", stacklevel=3)
+    _extract(archive, ds.archive_subdir, staging, url)
+
+
+def fetch(name: str, dest: str | os.PathLike | None = None, url: str | None = None, timeout: float = 60.0,
+          known_hash: str | None = None, verify: bool = True, progressbar: bool | None = None) -> Path:
+    """Download data set ``name``, verify it and move it into ``dest`` (default ``./data/local/<folder>``).
+
+    ``url`` overrides the registered location (an archive's URL, or the base URL of a mirror of a file
+    list's folder; ``http(s)://`` or ``file://``). ``known_hash`` (``"sha256:HEX"``, or another algorithm
+    pooch knows, e.g. ``"md5:HEX"``) is the hash of an archive data set, required where the registry has
+    none (LFW). ``verify=False`` skips all hash checks. ``progressbar`` (default: when stderr is a
+    terminal) shows a tqdm progress bar.
+
     Returns the destination directory. Raises :class:`DataError` for an unknown name, a data set that
-    cannot be fetched automatically, a failed download or a bad archive; in all these cases nothing
-    that existed before is changed.
+    cannot be fetched automatically, an archive without a known hash, a failed download, a checksum
+    mismatch (naming the file, the expected and the actual hash) or a bad archive; in all these cases
+    nothing that existed before is changed and nothing is left behind.
     """
     ds = get(name)
     if not ds.fetchable:
@@ -115,19 +259,42 @@ def fetch(name: str, dest: str | os.PathLike | None = None, url: str | None = No
             f"data set {name} is a table derived by hand from {ds.url} and cannot be fetched "
             f"automatically; copy {', '.join(ds.files)} into a folder and point {ENV_VAR} at it"
         )
-    url = url or ds.url
+    if ds.kind == "files":
+        if known_hash is not None:
+            raise DataError(f"known_hash applies to archives only; data set {name} is checked file by file "
+                            f"against {ds.registry_path}")
+        entries = file_entries(ds)
+        expected = None
+    else:
+        entries = []
+        expected = (known_hash or ds.sha256) if verify else None
+        if verify and expected is None:
+            also = f" or known_hash='{ds.published_hash}' (published by its authors)" if ds.published_hash else ""
+            raise DataError(
+                f"the SHA-256 of {url or ds.url} (data set {name}) is not in the registry, it could not be "
+                f"checked offline; pass known_hash='sha256:HEX'{also}, or verify=False to download it unchecked"
+            )
+    if progressbar is None:
+        progressbar = bool(getattr(sys.stderr, "isatty", lambda: False)())
+
     dest = Path(dest) if dest is not None else Path.cwd() / "data" / "local" / ds.folder
     dest = dest.absolute()
     dest.parent.mkdir(parents=True, exist_ok=True)
-
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".download", dir=dest.parent)
-    os.close(fd)
-    archive = Path(tmp_name)
+    downloader = _Downloader(timeout, progressbar=progressbar and ds.kind == "archive")
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
+    workdir = None
     backup = None
     try:
-        _download(url, archive, timeout)
-        _extract(archive, ds.archive_subdir, staging, url)
+        with _quiet_pooch():
+            if ds.kind == "files":
+                _fetch_files(ds, entries, staging, url, verify, downloader, progressbar, dest)
+            else:
+                workdir = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".download", dir=dest.parent))
+                _fetch_archive(ds, url or ds.url, expected, staging, workdir, downloader, dest)
+        missing = [f for f in ds.files if not (staging / f).is_file()]
+        if missing:
+            raise DataError(f"the download of data set {name} lacks {', '.join(missing)}")
+        _apply_umask(staging)
         if dest.exists() or dest.is_symlink():
             backup = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=dest.parent))
             backup.rmdir()
@@ -138,11 +305,9 @@ def fetch(name: str, dest: str | os.PathLike | None = None, url: str | None = No
             if backup is not None:
                 os.replace(backup, dest)
                 backup = None
-            raise DataError(f"could not move the unpacked data into {dest}: {exc}") from exc
+            raise DataError(f"could not move the downloaded data into {dest}: {exc}") from exc
     finally:
-        archive.unlink(missing_ok=True)
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-        if backup is not None and backup.exists():
-            shutil.rmtree(backup, ignore_errors=True)
+        for tmp in (staging, workdir, backup):
+            if tmp is not None and tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
     return dest

@@ -1,8 +1,14 @@
-"""Tests of the data package: root resolution, registry, fetch (offline, file:// archives), loaders."""
+"""Tests of the data package: root resolution, registry, fetch (offline: file:// and 127.0.0.1), loaders."""
 
 import dataclasses
+import functools
+import hashlib
+import http.server
+import importlib
 import io
+import re
 import tarfile
+import threading
 import warnings
 import zipfile
 from pathlib import Path
@@ -91,9 +97,106 @@ def test_registry_entries():
         assert ds.name == name
         assert ds.url.startswith(("http://", "https://"))
         assert not Path(ds.folder).is_absolute()
-    assert data.DATASETS["lfw"].url == "http://vis-www.cs.umass.edu/lfw/lfw-deepfunneled.tgz"
+        assert ds.kind in ("files", "archive", "derived")
+        assert ds.fetchable == (ds.kind != "derived")
+        if ds.kind == "files":
+            assert ds.sha256_checked_offline is True and ds.hash_note
+        if ds.kind == "derived":
+            assert ds.registry_file is None and ds.sha256 is None
+    lfw = data.DATASETS["lfw"]
+    assert lfw.url == "http://vis-www.cs.umass.edu/lfw/lfw-deepfunneled.tgz"
+    assert lfw.kind == "archive" and lfw.sha256 is None and lfw.sha256_checked_offline is False
+    assert lfw.published_hash == "md5:68331da3eb755a505a502b5aacb3c201" and "offline" in lfw.hash_note
     with pytest.raises(dataclasses.FrozenInstanceError):
         data.DATASETS["lfw"].folder = "x"
+
+
+_COMMIT = r"[0-9a-f]{40}"
+_PINNED = (re.compile(rf"https://raw\.githubusercontent\.com/[^/]+/[^/]+/{_COMMIT}/"),
+           re.compile(rf"https://github\.com/[^/]+/[^/]+/(blob|tree|archive)/{_COMMIT}(/|\.zip$|$)"))
+
+
+def _all_urls():
+    for ds in data.DATASETS.values():
+        yield ds.name, ds.url
+        if ds.base_url:
+            yield ds.name, ds.base_url
+        if ds.kind == "files":
+            for e in registry.file_entries(ds):
+                yield ds.name, e.url
+
+
+def test_registry_urls_are_pinned_never_a_branch():
+    n = 0
+    for name, url in _all_urls():
+        n += 1
+        parts = url.split("/")
+        for moving in ("HEAD", "master", "main", "heads"):
+            assert moving not in parts, (name, url)
+        assert "refs/" not in url, (name, url)
+        if "github" in url:
+            assert any(p.match(url) for p in _PINNED), (name, url)
+    assert n > 1270 + 400 + 203
+
+
+def test_registry_files_are_package_data_and_consistent():
+    from configparser import ConfigParser
+
+    cfg = ConfigParser()
+    cfg.read(registry.PROJECT_ROOT / "setup.cfg")
+    assert "registry/*.txt" in cfg["options.package_data"]["b2models.data"]
+    lists = {ds.registry_path for ds in data.DATASETS.values() if ds.kind == "files"}
+    assert lists == set(registry.REGISTRY_DIR.glob("*.txt"))
+    for ds in data.DATASETS.values():
+        if ds.kind == "files":
+            entries = registry.file_entries(ds)
+            paths = [e.path for e in entries]
+            assert len(paths) == len(set(paths)), ds.name
+            assert set(ds.files) <= set(paths), ds.name
+    assert len(registry.file_entries("caltech_face_motor")) == 474 + 400 + 396
+    assert len(registry.file_entries("scenes_train400")) == 400
+
+
+def test_file_entries_rejects_bad_lists(monkeypatch, tmp_path):
+    bad = {"escape": "../x.bin sha256:" + "0" * 64, "md5": "x.bin md5:" + "0" * 32, "empty": "# nothing"}
+    for kind, line in bad.items():
+        reg = tmp_path / f"{kind}.txt"
+        reg.write_text(line + "\n")
+        ds = dataclasses.replace(data.DATASETS["fly_t4t5"], registry_file=str(reg))
+        with pytest.raises(data.DataError, match="leave the data set folder|expected sha256|lists no files"):
+            registry.file_entries(ds)
+    with pytest.raises(data.DataError, match="no file list"):
+        registry.file_entries("lfw")
+
+
+def _shared_name(ds, path):
+    """Where a listed file lies in the shared copy (Caltech stores each image once as <Class>/<file>)."""
+    if ds.name == "caltech_face_motor":
+        return path.split("/", 1)[1]
+    return path
+
+
+@needs_shared
+def test_registry_hashes_match_shared_copy():
+    checked = 0
+    for ds in data.DATASETS.values():
+        if ds.kind != "files":
+            continue
+        base = SHARED / ds.folder
+        if not base.is_dir():
+            continue
+        listed = set()
+        for e in registry.file_entries(ds):
+            name = _shared_name(ds, e.path)
+            listed.add(name)
+            got = hashlib.sha256((base / name).read_bytes()).hexdigest()
+            assert e.hash == f"sha256:{got}", (ds.name, e.path)
+            checked += 1
+        # every original file of the shared folder is listed (derived tables and licence copies are not)
+        present = {p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file()}
+        present = {p for p in present if not p.startswith(("splits/", "DERIVED_")) and p != "LICENSE_repo.txt"}
+        assert present == listed, ds.name
+    assert checked >= 1270 + 203 + 400
 
 
 def test_status_lists_all_names_missing(monkeypatch, tmp_path):
@@ -290,6 +393,158 @@ def test_fly_l1l2_and_t4t5():
 
 # ----------------------------------------------------------------------------- fetch (offline)
 
+_fetch_module = importlib.import_module("b2models.data.fetch")
+
+
+@pytest.fixture(autouse=True)
+def _no_retries(monkeypatch):
+    """A failed download is not retried in tests (pooch would wait between attempts)."""
+    monkeypatch.setattr(_fetch_module, "_RETRIES", 0)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_root(tmp_path, monkeypatch):
+    """A folder served over HTTP on 127.0.0.1: (folder, base URL)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             functools.partial(_QuietHandler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    for var in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(var, "127.0.0.1,localhost")
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _sha256(payload: bytes) -> str:
+    return "sha256:" + hashlib.sha256(payload).hexdigest()
+
+
+def _fake_file_list(monkeypatch, tmp_path, files, mirror, base_url, name="fly_t4t5", corrupt=(), required=()):
+    """Register data set ``name`` as a file list of ``files`` (path -> bytes) served from ``mirror``."""
+    lines = ["# test list: PATH sha256:HEX"]
+    for rel, payload in files.items():
+        lines.append(f"{rel} {_sha256(payload)}")
+        target = mirror / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(payload[::-1] + b"!" if rel in corrupt else payload)
+    reg = tmp_path / f"{name}_list.txt"
+    reg.write_text("\n".join(lines) + "\n")
+    ds = dataclasses.replace(data.DATASETS[name], registry_file=str(reg), base_url=base_url.rstrip("/") + "/",
+                             files=tuple(required))
+    monkeypatch.setitem(registry.DATASETS, name, ds)
+    return ds
+
+
+_FILES = {"one.txt": b"first file\n", "b/two.bin": bytes(range(256)) * 4, "b/c/three.bin": b"\x00\x01" * 500,
+          "copy_of_one.txt": b"first file\n"}
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_fetch_file_list_over_http(monkeypatch, tmp_path, http_root):
+    www, base = http_root
+    _fake_file_list(monkeypatch, tmp_path, _FILES, www / "mirror", f"{base}/mirror", required=("one.txt",))
+    dest = tmp_path / "root" / "t4t5"
+    got = data.fetch("fly_t4t5", dest=dest)
+    assert got == dest
+    assert _tree(dest) == _FILES
+    assert [p.name for p in dest.parent.iterdir()] == ["t4t5"]  # no staging leftovers
+
+
+def test_fetch_file_list_default_dest_replaces_old_copy(monkeypatch, tmp_path):
+    mirror = tmp_path / "mirror"
+    _fake_file_list(monkeypatch, tmp_path, _FILES, mirror, mirror.as_uri())
+    default = Path.cwd() / "data" / "local" / data.DATASETS["fly_t4t5"].folder
+    default.mkdir(parents=True)
+    (default / "old.txt").write_text("old copy")
+    assert data.fetch("fly_t4t5") == default
+    assert _tree(default) == _FILES
+    assert [p.name for p in default.parent.iterdir()] == [default.name]
+
+
+@pytest.mark.parametrize("transport", ["file", "http"])
+def test_fetch_checksum_mismatch_one_error_nothing_changed(monkeypatch, tmp_path, http_root, transport):
+    www, base = http_root
+    mirror = www / "mirror" if transport == "http" else tmp_path / "mirror"
+    base_url = f"{base}/mirror" if transport == "http" else mirror.as_uri()
+    _fake_file_list(monkeypatch, tmp_path, _FILES, mirror, base_url, corrupt=("b/two.bin",))
+    dest = tmp_path / "root" / "t4t5"
+    dest.mkdir(parents=True)
+    (dest / "keep.txt").write_text("precious")
+    expected = _sha256(_FILES["b/two.bin"])
+    actual = _sha256((mirror / "b" / "two.bin").read_bytes())
+    with pytest.raises(data.DataError) as info:
+        data.fetch("fly_t4t5", dest=dest)
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert msg.startswith("checksum mismatch for b/two.bin downloaded from ")
+    assert f"expected {expected}, got {actual}" in msg
+    assert _tree(dest) == {"keep.txt": b"precious"}
+    assert [p.name for p in dest.parent.iterdir()] == ["t4t5"]  # no staging dir, no partial files
+
+
+def test_fetch_file_list_missing_file_leaves_destination_untouched(monkeypatch, tmp_path, http_root):
+    www, base = http_root
+    _fake_file_list(monkeypatch, tmp_path, _FILES, www / "mirror", f"{base}/mirror")
+    (www / "mirror" / "b" / "c" / "three.bin").unlink()
+    dest = tmp_path / "root" / "t4t5"
+    dest.mkdir(parents=True)
+    (dest / "keep.txt").write_text("precious")
+    with pytest.raises(data.DataError, match=r"could not download http://127\.0\.0\.1.*three\.bin.*404.*by hand"):
+        data.fetch("fly_t4t5", dest=dest)
+    assert _tree(dest) == {"keep.txt": b"precious"}
+    assert [p.name for p in dest.parent.iterdir()] == ["t4t5"]
+
+
+def test_fetch_file_list_verify_false_and_known_hash(monkeypatch, tmp_path):
+    mirror = tmp_path / "mirror"
+    _fake_file_list(monkeypatch, tmp_path, {"a.bin": b"abc"}, mirror, mirror.as_uri(), corrupt=("a.bin",))
+    with pytest.raises(data.DataError, match="known_hash applies to archives only"):
+        data.fetch("fly_t4t5", dest=tmp_path / "x", known_hash=_sha256(b"abc"))
+    assert not (tmp_path / "x").exists()
+    dest = data.fetch("fly_t4t5", dest=tmp_path / "x", verify=False)  # the override takes what is there
+    assert (dest / "a.bin").read_bytes() == (mirror / "a.bin").read_bytes()
+
+
+def test_fetch_caltech_repository_layout_loads(monkeypatch, tmp_path):
+    files = {"TestingSet/Face/image_0002.jpg": _jpeg_bytes(seed=1),
+             "TestingSet/Motor/motor_0002.jpg": _jpeg_bytes(seed=2)}
+    mirror = tmp_path / "mirror"
+    _fake_file_list(monkeypatch, tmp_path, files, mirror, mirror.as_uri(), name="caltech_face_motor")
+    root = tmp_path / "root"
+    dest = data.fetch("caltech_face_motor", dest=root / "caltech_face_motor")
+    assert _tree(dest) == files
+    monkeypatch.setenv(registry.ENV_VAR, str(root))
+    x, y, _ = data.load_caltech("testing")  # the repository layout (no splits/*.txt) is understood
+    assert x.shape == (2, 160, 250) and list(y) == [0, 1]
+
+
+@needs_shared
+@pytest.mark.parametrize("name", ["fly_t4t5", "scenes_clark_tonemapped", "fly_connectome"])
+def test_fetch_real_list_from_shared_mirror(monkeypatch, tmp_path, name):
+    ds = data.DATASETS[name]
+    if not (SHARED / ds.folder).is_dir():
+        pytest.skip(f"{SHARED / ds.folder} not available")
+    root = tmp_path / "root"
+    dest = data.fetch(name, dest=root / ds.folder, url=(SHARED / ds.folder).as_uri())
+    for e in registry.file_entries(ds):
+        assert (dest / e.path).read_bytes() == (SHARED / ds.folder / e.path).read_bytes()
+    monkeypatch.setenv(registry.ENV_VAR, str(root))
+    assert data.require(name) == dest
+
+
 def _make_zip(path, members):
     with zipfile.ZipFile(path, "w") as zf:
         for name, payload in members.items():
@@ -306,26 +561,13 @@ def _make_tgz(path, members):
     return path
 
 
-def test_fetch_zip_extracts_only_subdir_and_loads(monkeypatch, tmp_path):
-    top = "SDNN_python-master"
-    archive = _make_zip(tmp_path / "repo.zip", {
-        f"{top}/README.md": b"readme",
-        f"{top}/other/x.txt": b"not wanted",
-        f"{top}/datasets/TestingSet/Face/image_0002.jpg": _jpeg_bytes(seed=1),
-        f"{top}/datasets/TestingSet/Motor/motor_0002.jpg": _jpeg_bytes(seed=2),
-        f"{top}/datasets/../../escape.txt": b"must not be written",
-    })
-    root = tmp_path / "root"
-    dest = data.fetch("caltech_face_motor", dest=root / "caltech_face_motor", url=archive.as_uri())
-    assert dest == root / "caltech_face_motor"
-    got = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
-    assert got == ["TestingSet/Face/image_0002.jpg", "TestingSet/Motor/motor_0002.jpg"]
-    assert not list(tmp_path.rglob("escape.txt"))
-    assert [p.name for p in root.iterdir()] == ["caltech_face_motor"]  # no temp leftovers
-    # the repository layout (no splits/*.txt) is understood by the loader
-    monkeypatch.setenv(registry.ENV_VAR, str(root))
-    x, y, _ = data.load_caltech("testing")
-    assert x.shape == (2, 160, 250) and list(y) == [0, 1]
+def test_fetch_archive_without_known_hash_refused(tmp_path):
+    dest = tmp_path / "root" / "lfw"
+    with pytest.raises(data.DataError, match=r"SHA-256 of http://vis-www\.cs\.umass\.edu/lfw/lfw-deepfunneled\.tgz "
+                       r".*not in the registry.*known_hash='sha256:HEX'.*md5:68331da3eb755a505a502b5aacb3c201"
+                       r".*verify=False"):
+        data.fetch("lfw", dest=dest)
+    assert not (tmp_path / "root").exists()
 
 
 def test_fetch_tgz_default_dest_and_replace(tmp_path):
@@ -337,11 +579,49 @@ def test_fetch_tgz_default_dest_and_replace(tmp_path):
     default = Path.cwd() / "data" / "local" / "lfw"
     default.mkdir(parents=True)
     (default / "old.txt").write_text("old copy")
-    dest = data.fetch("lfw", url=archive.as_uri())
+    dest = data.fetch("lfw", url=archive.as_uri(), known_hash=_sha256(archive.read_bytes()))
     assert dest == default
     got = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
     assert got == ["Ann_Smith/Ann_Smith_0001.jpg", "Bob_Jones/Bob_Jones_0001.jpg"]
     assert [p.name for p in default.parent.iterdir()] == ["lfw"]
+
+
+def test_fetch_archive_over_http_with_md5(tmp_path, http_root):
+    www, base = http_root
+    archive = _make_tgz(www / "lfw-deepfunneled.tgz", {"lfw-deepfunneled/Ann_Smith/Ann_Smith_0001.jpg": b"jpg"})
+    md5 = "md5:" + hashlib.md5(archive.read_bytes()).hexdigest()
+    dest = data.fetch("lfw", dest=tmp_path / "root" / "lfw", url=f"{base}/lfw-deepfunneled.tgz", known_hash=md5)
+    assert _tree(dest) == {"Ann_Smith/Ann_Smith_0001.jpg": b"jpg"}
+
+
+def test_fetch_archive_checksum_mismatch(tmp_path):
+    archive = _make_tgz(tmp_path / "lfw-deepfunneled.tgz", {"lfw-deepfunneled/A/A_0001.jpg": b"x"})
+    dest = tmp_path / "root" / "lfw"
+    dest.mkdir(parents=True)
+    (dest / "keep.txt").write_text("precious")
+    wrong = "sha256:" + "0" * 64
+    with pytest.raises(data.DataError) as info:
+        data.fetch("lfw", dest=dest, url=archive.as_uri(), known_hash=wrong)
+    msg = str(info.value)
+    assert msg.startswith("checksum mismatch for lfw-deepfunneled.tgz downloaded from file://")
+    assert f"expected {wrong}, got {_sha256(archive.read_bytes())}" in msg and "\n" not in msg
+    assert _tree(dest) == {"keep.txt": b"precious"}
+    assert [p.name for p in dest.parent.iterdir()] == ["lfw"]
+
+
+def test_fetch_zip_verify_false_warns_and_extracts_only_subdir(tmp_path):
+    archive = _make_zip(tmp_path / "lfw.zip", {
+        "lfw-deepfunneled/Ann_Smith/Ann_Smith_0001.jpg": b"a",
+        "other/x.txt": b"not wanted",
+        "lfw-deepfunneled/../../escape.txt": b"must not be written",
+    })
+    root = tmp_path / "root"
+    sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+    with pytest.warns(UserWarning, match=rf"not checked.*SHA-256 is {sha}"):
+        dest = data.fetch("lfw", dest=root / "lfw", url=archive.as_uri(), verify=False)
+    assert _tree(dest) == {"Ann_Smith/Ann_Smith_0001.jpg": b"a"}
+    assert not list(tmp_path.rglob("escape.txt"))
+    assert [p.name for p in root.iterdir()] == ["lfw"]
 
 
 def test_fetch_unknown_name():
@@ -355,17 +635,16 @@ def test_fetch_failure_leaves_destination_untouched(tmp_path, kind):
     dest.mkdir(parents=True)
     (dest / "keep.txt").write_text("precious")
     if kind == "unreachable":
-        url = (tmp_path / "does_not_exist.tgz").as_uri()
-        match = "does_not_exist.tgz.*by hand.*B2MODELS_DATA"
+        path, match = tmp_path / "does_not_exist.tgz", "does_not_exist.tgz.*by hand.*B2MODELS_DATA"
     elif kind == "corrupt":
-        bad = tmp_path / "bad.tgz"
-        bad.write_bytes(b"\x1f\x8b garbage that is no archive")
-        url, match = bad.as_uri(), "neither a zip nor a tar|corrupt"
+        path = tmp_path / "bad.tgz"
+        path.write_bytes(b"\x1f\x8b garbage that is no archive")
+        match = "neither a zip nor a tar|corrupt"
     else:
-        url = _make_zip(tmp_path / "wrong.zip", {"elsewhere/a.jpg": b"x"}).as_uri()
-        match = "no files under 'lfw-deepfunneled'"
+        path, match = _make_zip(tmp_path / "wrong.zip", {"elsewhere/a.jpg": b"x"}), "no files under 'lfw-deepfunneled'"
+    known = _sha256(path.read_bytes()) if path.exists() else "sha256:" + "1" * 64
     with pytest.raises(data.DataError, match=match):
-        data.fetch("lfw", dest=dest, url=url)
+        data.fetch("lfw", dest=dest, url=path.as_uri(), known_hash=known)
     assert [p.name for p in dest.iterdir()] == ["keep.txt"]
     assert (dest / "keep.txt").read_text() == "precious"
     assert [p.name for p in dest.parent.iterdir()] == ["lfw"]  # temp files cleaned up
