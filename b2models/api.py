@@ -2,7 +2,7 @@
 
     >>> import b2models
     >>> from brian2 import ms
-    >>> run = b2models.run("spikecoding.fig2", backend="numpy", quick=True, seed=3, tau=20 * ms)
+    >>> run = b2models.run("spikecoding.fig2", backend="numpy", quick=True, seed=3, input_sigma=20 * ms)
     >>> run.metrics["final_error"], run.path
     >>> same = b2models.load(run.path)
 
@@ -245,7 +245,7 @@ def run(name_or_protocol, *, backend: str = "cpp", seed: int = 1, quick: bool = 
     verbose
         Echo the run's log lines on stderr.
     **params
-        Parameter overrides with Brian2 units (``tau=20*ms``), checked as ``--set`` checks them.
+        Parameter overrides with Brian2 units (``input_sigma=20*ms``), checked as ``--set`` checks them.
     """
     from b2models.params import apply_values
     from b2models.protocol import params_with_quick, resolve_protocol

@@ -32,7 +32,7 @@ from b2models.backend import Session
 from b2models.data.signals import learning_and_test_signals
 from b2models.models.spikecoding import SpikeCodingNetwork, SpikeCodingParams
 from b2models.params import jsonable
-from b2models.protocol import Claim, Protocol
+from b2models.protocol import Claim, Protocol, model_equations
 
 
 def check_chunked_learning(p):
@@ -257,7 +257,8 @@ def run(ctx) -> dict:
         f"of {float(p.chunk):g} s, init={p.init!r}, one_spike_per_step={p.one_spike_per_step}, "
         f"backend={ctx.backend}, seed={ctx.seed}"
     )
-    stage = {"params": p, "seed": ctx.seed, "backend": ctx.backend}
+    # the model's equation and rule strings are part of the key: a changed rule never reuses a cached run
+    stage = {"params": p, "seed": ctx.seed, "backend": ctx.backend, "equations": model_equations("spikecoding")}
     a = ctx.cached_stage("spikecoding_fig2", stage, lambda: _learn(ctx, p), "learning run")
     pref_after = coding.preferred_angles(a["tuning_angles"], a["tuning_after"])
     timing = float(a["binary_us_per_step_learning"])
