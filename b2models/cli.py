@@ -83,6 +83,10 @@ def build_parser():
     p_fetch = dsub.add_parser("fetch", help="download a data set from its original location")
     p_fetch.add_argument("name")
     p_fetch.add_argument("--dest", default=None, help="destination (default ./data/local/<folder>)")
+    p_fetch.add_argument("--known-hash", default=None, metavar="ALG:HEX",
+                         help="the archive's hash (sha256:HEX or md5:HEX) where the registry has none (lfw)")
+    p_fetch.add_argument("--no-verify", action="store_true",
+                         help="skip the hash checks (prints the archive's SHA-256 so that it can be pinned)")
     return parser
 
 
@@ -130,7 +134,7 @@ def cmd_data(args):
             print(f"  {row['name']:26s} {mark:8s} {row['n_files']:6d} files  {row['path']}")
             print(f"  {'':26s} {row['description']}")
         return 0
-    path = data.fetch(args.name, dest=args.dest)
+    path = data.fetch(args.name, dest=args.dest, known_hash=args.known_hash, verify=not args.no_verify)
     print(f"fetched {args.name} into {path}")
     return 0
 

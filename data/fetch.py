@@ -3,7 +3,7 @@
 Downloads go through :mod:`pooch` (``http(s)://``; ``file://`` is read directly, for local mirrors and
 tests). Two kinds of data set (see :class:`b2models.data.Dataset`):
 
-* **file list** (all data sets taken from GitHub): every file listed in ``data/registry/<name>.txt`` is
+* **file list** (all data sets taken from GitHub): every file listed in ``data/registry-files/<name>.txt`` is
   downloaded from its URL, pinned to a commit, and checked against its SHA-256. Files listed twice with
   the same hash (the Caltech training split is a subset of the learning split) are downloaded once.
 * **archive** (LFW): the archive is downloaded, checked against the registered hash, and the folder
@@ -41,6 +41,7 @@ import urllib.parse
 import urllib.request
 import warnings
 import zipfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path, PurePosixPath
 
 from .registry import ENV_VAR, DataError, Dataset, FileEntry, file_entries, get
@@ -48,6 +49,8 @@ from .registry import ENV_VAR, DataError, Dataset, FileEntry, file_entries, get
 _CHUNK = 1 << 20
 #: download attempts after the first one (pooch retries network errors and hash mismatches)
 _RETRIES = 2
+#: files of a file list downloaded at the same time
+_WORKERS = 8
 
 
 class _Downloader:
@@ -57,10 +60,10 @@ class _Downloader:
     a mismatch can be reported with the actual hash.
     """
 
-    def __init__(self, timeout: float, progressbar: bool):
+    def __init__(self, timeout: float, progressbar: bool, alg: str = "sha256"):
         self.timeout = timeout
         self.progressbar = progressbar
-        self.alg = "sha256"
+        self.alg = alg.lower()
         self.last_hash: str | None = None
 
     def __call__(self, url, output_file, pooch_obj, check_only=False):
@@ -103,7 +106,7 @@ def _quiet_pooch():
 
 
 def _download_error(url: str, exc: BaseException) -> DataError:
-    reason = getattr(exc, "reason", None) or exc
+    reason = " ".join(str(getattr(exc, "reason", None) or exc).split())  # one line
     return DataError(
         f"could not download {url}: {reason}. You can download it by hand, unpack it and point "
         f"{ENV_VAR} at the directory that holds the data set folders."
@@ -113,15 +116,18 @@ def _download_error(url: str, exc: BaseException) -> DataError:
 def _mismatch(what: str, url: str, expected: str, actual: str | None, dest: Path) -> DataError:
     return DataError(
         f"checksum mismatch for {what} downloaded from {url}: expected {expected}, got {actual or 'unknown'}; "
-        f"nothing was written to {dest}"
+        f"nothing was kept and {dest} was not changed"
     )
 
 
-def _retrieve(pup, fname: str, url: str, expected: str | None, downloader: _Downloader, dest: Path) -> None:
-    """``pup.fetch(fname)`` with pooch's errors turned into one :class:`DataError`."""
+def _retrieve(pup, fname: str, url: str, expected: str | None, timeout: float, progressbar: bool,
+              dest: Path) -> None:
+    """``pup.fetch(fname)`` (downloaded unless present, checked against ``expected``) with pooch's errors
+    turned into one :class:`DataError`. Safe to call from several threads for different files."""
     import requests
 
-    downloader.last_hash = None
+    alg = expected.split(":", 1)[0] if expected else "sha256"
+    downloader = _Downloader(timeout, progressbar, alg)
     try:
         pup.fetch(fname, downloader=downloader)
     except DataError:
@@ -135,22 +141,36 @@ def _retrieve(pup, fname: str, url: str, expected: str | None, downloader: _Down
 
 
 def _fetch_files(ds: Dataset, entries: list[FileEntry], staging: Path, mirror: str | None, verify: bool,
-                 downloader: _Downloader, progressbar: bool, dest: Path) -> None:
-    """Download every listed file into ``staging`` (each verified before it is kept)."""
+                 timeout: float, progressbar: bool, dest: Path) -> None:
+    """Download every listed file into ``staging``, ``_WORKERS`` at a time, each verified before it is
+    kept. Files listed more than once with the same hash are downloaded once and copied."""
     import pooch
     from tqdm import tqdm
 
     urls = {e.path: (f"{mirror.rstrip('/')}/{urllib.parse.quote(e.path)}" if mirror else e.url) for e in entries}
-    pup = pooch.create(path=staging, base_url="", registry={e.path: (e.hash if verify else None) for e in entries},
-                       urls=urls, retry_if_failed=_RETRIES)
-    done: dict[str, Path] = {}  # hash -> file already downloaded in this fetch
-    for e in tqdm(entries, desc=ds.name, unit="file", disable=not progressbar, leave=False):
-        target = staging / e.path
-        if verify and e.hash in done:  # same content listed twice: copy, pooch re-checks the hash
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(done[e.hash], target)
-        _retrieve(pup, e.path, urls[e.path], e.hash if verify else None, downloader, dest)
-        done[e.hash] = target
+    expected = {e.path: (e.hash if verify else None) for e in entries}
+    pup = pooch.create(path=staging, base_url="", registry=expected, urls=urls, retry_if_failed=_RETRIES)
+    first: dict[str, FileEntry] = {}  # content (hash, or path when unverified) -> entry downloaded for it
+    for e in entries:
+        first.setdefault(e.hash if verify else e.path, e)
+        (staging / e.path).parent.mkdir(parents=True, exist_ok=True)
+    unique = list(first.values())
+    with tqdm(total=len(entries), desc=ds.name, unit="file", disable=not progressbar, leave=False) as bar:
+        pool = ThreadPoolExecutor(max_workers=min(_WORKERS, len(unique)))
+        try:
+            jobs = [pool.submit(_retrieve, pup, e.path, urls[e.path], expected[e.path], timeout, False, dest)
+                    for e in unique]
+            for job in as_completed(jobs):
+                job.result()  # the first failure stops the fetch
+                bar.update()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        for e in entries:
+            source = first[e.hash if verify else e.path]
+            if source is not e:
+                shutil.copyfile(staging / source.path, staging / e.path)
+                _retrieve(pup, e.path, urls[e.path], expected[e.path], timeout, False, dest)  # re-checks the copy
+                bar.update()
 
 
 def _relative_member(member: str, pattern: tuple[str, ...]) -> PurePosixPath | None:
@@ -218,18 +238,17 @@ def _apply_umask(top: Path) -> None:
             os.chmod(os.path.join(folder, f), 0o666 & ~mask)
 
 
-def _fetch_archive(ds: Dataset, url: str, expected: str | None, staging: Path, workdir: Path,
-                   downloader: _Downloader, dest: Path) -> None:
+def _fetch_archive(ds: Dataset, url: str, expected: str | None, staging: Path, workdir: Path, timeout: float,
+                   progressbar: bool, dest: Path) -> None:
     """Download the archive into ``workdir``, verify it and extract ``archive_subdir`` into ``staging``."""
     import pooch
 
     fname = PurePosixPath(urllib.parse.urlsplit(url).path).name or "archive"
-    downloader.alg = expected.split(":", 1)[0].lower() if expected and ":" in expected else "sha256"
-    if expected is not None and ":" not in expected:
-        expected = f"sha256:{expected}"
+    if expected is not None:
+        expected = (expected if ":" in expected else f"sha256:{expected}").lower()
     pup = pooch.create(path=workdir, base_url="", registry={fname: expected}, urls={fname: url},
                        retry_if_failed=_RETRIES)
-    _retrieve(pup, fname, url, expected.lower() if expected else None, downloader, dest)
+    _retrieve(pup, fname, url, expected, timeout, progressbar, dest)
     archive = workdir / fname
     if expected is None:
         sha = pooch.file_hash(str(archive), alg="sha256")
@@ -271,8 +290,9 @@ def fetch(name: str, dest: str | os.PathLike | None = None, url: str | None = No
         if verify and expected is None:
             also = f" or known_hash='{ds.published_hash}' (published by its authors)" if ds.published_hash else ""
             raise DataError(
-                f"the SHA-256 of {url or ds.url} (data set {name}) is not in the registry, it could not be "
-                f"checked offline; pass known_hash='sha256:HEX'{also}, or verify=False to download it unchecked"
+                f"the SHA-256 of {url or ds.url} (data set {name}) is not in the registry (it could not be "
+                f"computed offline); pass known_hash='sha256:HEX'{also}, or verify=False to download it unchecked "
+                f"(command line: --known-hash ALG:HEX or --no-verify)"
             )
     if progressbar is None:
         progressbar = bool(getattr(sys.stderr, "isatty", lambda: False)())
@@ -280,17 +300,19 @@ def fetch(name: str, dest: str | os.PathLike | None = None, url: str | None = No
     dest = Path(dest) if dest is not None else Path.cwd() / "data" / "local" / ds.folder
     dest = dest.absolute()
     dest.parent.mkdir(parents=True, exist_ok=True)
-    downloader = _Downloader(timeout, progressbar=progressbar and ds.kind == "archive")
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
     workdir = None
     backup = None
     try:
         with _quiet_pooch():
             if ds.kind == "files":
-                _fetch_files(ds, entries, staging, url, verify, downloader, progressbar, dest)
+                _fetch_files(ds, entries, staging, url, verify, timeout, progressbar, dest)
+                if not verify:
+                    warnings.warn(f"the {len(entries)} files of data set {name} were not checked against their "
+                                  "SHA-256 (verify=False)", stacklevel=2)
             else:
                 workdir = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".download", dir=dest.parent))
-                _fetch_archive(ds, url or ds.url, expected, staging, workdir, downloader, dest)
+                _fetch_archive(ds, url or ds.url, expected, staging, workdir, timeout, progressbar, dest)
         missing = [f for f in ds.files if not (staging / f).is_file()]
         if missing:
             raise DataError(f"the download of data set {name} lacks {', '.join(missing)}")

@@ -12,7 +12,7 @@ and, when ``$B2MODELS_DATA`` is not set, also in the later places, so that fetch
 
 Every download location is pinned: GitHub files by the full SHA-1 of a commit (never a branch), the one
 third-party archive (LFW) by its fixed release file name. Data sets taken from GitHub are fetched file by
-file; their per-file SHA-256 lists live in ``data/registry/<name>.txt`` (pooch's registry format) and were
+file; their per-file SHA-256 lists live in ``data/registry-files/<name>.txt`` (pooch's registry format) and were
 computed from the copy in ``../shared/data``, which is byte-identical to the pinned originals (text files
 were compared with the originals; binary files could not be compared offline, ``Dataset.hash_note`` says
 which). The LFW archive's SHA-256 could not be computed offline: its entry has ``sha256=None`` and
@@ -45,7 +45,7 @@ class Dataset:
     ``folder`` is relative to :func:`root`. A data set is fetched in one of two ways (see
     :mod:`b2models.data.fetch`):
 
-    * **file list** (``registry_file`` set): a text file in ``data/registry/`` in pooch's registry format,
+    * **file list** (``registry_file`` set): a text file in ``data/registry-files/`` in pooch's registry format,
       one line per file, ``PATH sha256:HEX [URL]``, with ``PATH`` relative to ``folder``. A line without
       ``URL`` is downloaded from ``base_url + PATH``. Every URL is pinned to a commit.
     * **archive** (``archive_subdir`` set): ``url`` is one archive, ``archive_subdir`` the folder inside it
@@ -93,7 +93,7 @@ class Dataset:
 
     @property
     def registry_path(self) -> Path | None:
-        """The per-file list (``data/registry/<registry_file>`` unless ``registry_file`` is absolute)."""
+        """The per-file list (``data/registry-files/<registry_file>`` unless ``registry_file`` is absolute)."""
         if self.registry_file is None:
             return None
         return REGISTRY_DIR / self.registry_file
@@ -116,7 +116,7 @@ class FileEntry(NamedTuple):
 
 
 #: folder of the per-file registries (package data)
-REGISTRY_DIR = Path(__file__).resolve().parent / "registry"
+REGISTRY_DIR = Path(__file__).resolve().parent / "registry-files"
 _RAW = "https://raw.githubusercontent.com"
 _GH = "https://github.com"
 
@@ -140,7 +140,7 @@ _BINARY = "binary files, which could not be compared with the originals offline"
 
 
 def _files(name, folder, description, url, citation, *, base_url=None, files=(), note=""):
-    """A data set fetched file by file from the list ``data/registry/<name>.txt``."""
+    """A data set fetched file by file from the list ``data/registry-files/<name>.txt``."""
     return Dataset(name, folder, description, url, citation, files=files, registry_file=f"{name}.txt",
                    base_url=base_url, sha256_checked_offline=True, hash_note=f"{_FROM_SHARED}; {note}")
 
@@ -329,7 +329,7 @@ _SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def file_entries(name: str | Dataset) -> list[FileEntry]:
-    """The per-file list of data set ``name`` (``data/registry/<name>.txt``, pooch's registry format), in
+    """The per-file list of data set ``name`` (``data/registry-files/<name>.txt``, pooch's registry format), in
     file order, each with its pinned download URL. :class:`DataError` if the data set has no such list or
     the list is malformed (a path that could leave the data set folder, a hash that is not SHA-256, a line
     without URL in a data set without ``base_url``)."""

@@ -144,7 +144,7 @@ def test_registry_files_are_package_data_and_consistent():
 
     cfg = ConfigParser()
     cfg.read(registry.PROJECT_ROOT / "setup.cfg")
-    assert "registry/*.txt" in cfg["options.package_data"]["b2models.data"]
+    assert "registry-files/*.txt" in cfg["options.package_data"]["b2models.data"]
     lists = {ds.registry_path for ds in data.DATASETS.values() if ds.kind == "files"}
     assert lists == set(registry.REGISTRY_DIR.glob("*.txt"))
     for ds in data.DATASETS.values():
@@ -414,7 +414,7 @@ def http_root(tmp_path, monkeypatch):
     root.mkdir()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
                                              functools.partial(_QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     for var in ("NO_PROXY", "no_proxy"):
         monkeypatch.setenv(var, "127.0.0.1,localhost")
@@ -514,7 +514,8 @@ def test_fetch_file_list_verify_false_and_known_hash(monkeypatch, tmp_path):
     with pytest.raises(data.DataError, match="known_hash applies to archives only"):
         data.fetch("fly_t4t5", dest=tmp_path / "x", known_hash=_sha256(b"abc"))
     assert not (tmp_path / "x").exists()
-    dest = data.fetch("fly_t4t5", dest=tmp_path / "x", verify=False)  # the override takes what is there
+    with pytest.warns(UserWarning, match="1 files of data set fly_t4t5 were not checked"):
+        dest = data.fetch("fly_t4t5", dest=tmp_path / "x", verify=False)  # the override takes what is there
     assert (dest / "a.bin").read_bytes() == (mirror / "a.bin").read_bytes()
 
 
@@ -654,3 +655,14 @@ def test_fetch_derived_table_refused(tmp_path):
     with pytest.raises(data.DataError, match="cannot be fetched automatically"):
         data.fetch("fly_resu_weights", dest=tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_cli_fetch_refuses_lfw_without_a_hash_in_one_line(tmp_path, capsys):
+    from b2models.cli import main
+
+    code = main(["data", "fetch", "lfw", "--dest", str(tmp_path / "lfw")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "--known-hash ALG:HEX or --no-verify" in err and "md5:68331da3eb755a505a502b5aacb3c201" in err, err
+    left = [q.name for q in tmp_path.iterdir() if q.name == "lfw" or q.name.startswith(".lfw")]
+    assert not left, f"a refused fetch must leave nothing behind: {left}"
