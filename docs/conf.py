@@ -69,10 +69,10 @@ html_show_sourcelink = True
 
 
 # -- absolute values in docstrings -------------------------------------------------------------------------
-# Some docstrings of b2models.data write absolute values as |x|, which reStructuredText reads as a
+# Docstrings write absolute values as |x|, which reStructuredText reads as a
 # substitution reference; their bars are escaped when the docstring is read.
 _ABS_VALUE = re.compile(r"(?<![|`\\])\|([^|`\s][^|`]*?)\|(?![|_`])")
-_ESCAPE_ABS_IN = ("b2models.data",)
+_ESCAPE_ABS_IN = ("b2models.",)
 
 
 def _escape_absolute_values(app, what, name, obj, options, lines):
