@@ -19,7 +19,11 @@ backwards, the first lag at which some coefficient reaches ``sign_threshold`` ×
 largest-magnitude coefficient positive.  A unit with that filter therefore responds positively to a
 recent increase of its input: the ON-rectified output of the second (derivative-like) filter is an
 ON (L1-like) cell, the first (low-pass) filter is positive.  The future filter is flipped with it, so
-that every ρ_k ≥ 0.  The convention depends only on the filter, never on sample order.
+that every ρ_k ≥ 0.  The convention depends only on the filter, never on sample order.  The authors' notebooks
+fix no sign (raw singular vectors); this one is ours, fixed before any comparison with data
+(:func:`orient_light_positive` applies it to given filters).  It is the layer-1 convention of the ReSU
+protocols; the T4-like layer-2 filter gets its own sign rule there (an ON edge moving in the trained
+direction gives a positive linear response, ``protocols/resu_t4.py``).
 
 Analytic CCA: for a stationary process with autocovariance k(τ) (in samples) plus white observation
 noise of variance σ², ``C_pp = Toeplitz(k(0..m−1)) + σ²I``, ``C_ff = Toeplitz(k(0..h−1)) + σ²I`` and
@@ -31,7 +35,8 @@ Regularisation: ``reg`` × (mean eigenvalue) is added to the diagonal of C_pp an
 Deliberate deviations from the authors' notebooks: covariances are accumulated with matrix products over
 all lag vectors at once (direct) or from the autocovariance by FFT (``method='toeplitz'``, the stationary
 estimate), instead of loops over samples; Gaussian-process samples are drawn by circulant embedding
-(exact for OU via its AR(1) recursion).
+(exact for OU via its AR(1) recursion); covariances are centred by default (the notebooks use uncentred
+second moments E[p pᵀ]: ``center=False``); the sign convention above (the notebooks fix none).
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ __all__ = [
     "lag_covariances",
     "lag_vectors",
     "mutual_information",
+    "orient_light_positive",
     "past_future_cca",
     "principal_angles",
     "sample_ou",
@@ -263,6 +269,22 @@ def _sign_flips(filters: np.ndarray, m: int, channels: int, threshold: float) ->
     return signs
 
 
+def orient_light_positive(filters, m: int, channels: int = 1, sign_threshold: float = 0.2) -> np.ndarray:
+    """Filters (r, C·m) or (C·m,) flipped by the module's sign convention: the earliest significant
+    coefficient (largest channel at the most recent lag reaching ``sign_threshold`` × max|ψ|) is positive.
+
+    Reason: a ReSU with this filter answers a recent light increment with a positive projection, so its ON
+    rectified half is an ON (light-increment) unit, as the fly's L1 → Mi1 pathway.  ψ and −ψ give the same
+    result."""
+    f = np.asarray(filters, dtype=float)
+    one = f.ndim == 1
+    F = np.atleast_2d(f)
+    if F.shape[1] != channels * m:
+        raise ValueError(f"filters of length {F.shape[1]} do not match {channels} channels × m={m}")
+    out = F * _sign_flips(F, m, channels, sign_threshold)[:, None]
+    return out[0] if one else out
+
+
 def cca_from_covariances(Cpp, Cff, Cfp, m: int, h: int, rank: int | None = None, reg: float = 1e-8,
                          sign_threshold: float = 0.2) -> CCAResult:
     """Canonical directions and correlations from the lag covariances (see module docstring).
@@ -298,9 +320,12 @@ def cca_from_covariances(Cpp, Cff, Cfp, m: int, h: int, rank: int | None = None,
 
 
 def past_future_cca(x, m: int, h: int, rank: int | None = None, reg: float = 1e-8,
-                    method: str = "direct", sign_threshold: float = 0.2) -> CCAResult:
-    """Past–future CCA of a sampled signal (or list of trajectories); see :func:`lag_covariances`."""
-    Cpp, Cff, Cfp, _ = lag_covariances(x, m, h, method=method)
+                    method: str = "direct", sign_threshold: float = 0.2, center: bool = True) -> CCAResult:
+    """Past–future CCA of a sampled signal (or list of trajectories); see :func:`lag_covariances`.
+
+    ``center=False`` uses uncentred second moments E[p pᵀ], E[f fᵀ], E[f pᵀ] in place of covariances (the
+    authors' notebooks do this): a signal with a non-zero mean then has a mean-carrying canonical pair."""
+    Cpp, Cff, Cfp, _ = lag_covariances(x, m, h, method=method, center=center)
     return cca_from_covariances(Cpp, Cff, Cfp, m, h, rank=rank, reg=reg, sign_threshold=sign_threshold)
 
 

@@ -7,6 +7,12 @@ responses; +1: responds only to the preferred direction, −1: only to the null 
 Stimuli are contrast patterns f(x − v t) sampled at pixel positions (degrees) and time steps, after a
 Gaussian spatial blur (the photoreceptor acceptance angle): sine and square gratings, ON and OFF edges.
 Positive velocity moves the pattern towards larger x.
+
+Pixel roles (a convention fixed before any comparison with the connectome): a unit's pixels are named by
+the order in which motion in its preferred direction reaches them (:func:`arrival_order`: leading pixel
+first), not by their position in an array; the leading pixel is the side a T4 cell's Mi9 input comes from
+(Mi9 on the preferred side, Mi4/CT1/C3 on the null side).  :func:`by_role` reorders per-pixel values into
+(leading, centre, trailing), or into the mirror image.
 """
 
 from __future__ import annotations
@@ -75,3 +81,40 @@ def moving_pattern(kind: str, x_deg, n_steps: int, dt_s: float, velocity_deg_s: 
     edge = x0_deg + velocity_deg_s * t[:, None]
     d = (edge - x[None, :]) if velocity_deg_s > 0 else (x[None, :] - edge)
     return sign * contrast * (ndtr(d / sigma) if sigma > 0 else (d > 0).astype(float))
+
+
+def arrival_times(stimulus, threshold: float = 0.5) -> np.ndarray:
+    """Per pixel, the first sample at which a pattern has arrived: ``|s_t − s_0|`` reaches ``threshold`` × its
+    maximum over time.  ``stimulus``: (T, P) with the pattern absent at t = 0 (an edge coming from outside).
+
+    Raises if a pixel never changes (the pattern does not reach it)."""
+    s = np.asarray(stimulus, dtype=float)
+    if s.ndim != 2 or len(s) < 2:
+        raise ValueError(f"stimulus must be (T >= 2, pixels), got shape {s.shape}")
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    d = np.abs(s - s[:1])
+    peak = d.max(axis=0)
+    if np.any(peak == 0):
+        raise ValueError(f"pixels {np.flatnonzero(peak == 0).tolist()} never change: no arrival")
+    return np.argmax(d >= threshold * peak, axis=0)
+
+
+def arrival_order(stimulus, threshold: float = 0.5) -> np.ndarray:
+    """Pixel indices in the order a moving pattern reaches them (leading pixel first).
+
+    Raises on ties (two pixels reached in the same sample: the direction is not resolved)."""
+    t = arrival_times(stimulus, threshold)
+    if len(np.unique(t)) != len(t):
+        raise ValueError(f"pixels reached in the same sample (arrival samples {t.tolist()}): order undefined")
+    return np.argsort(t, kind="stable")
+
+
+def by_role(values, order, mirror: bool = False) -> np.ndarray:
+    """Per-pixel ``values`` (last axis) in role order: (leading, …, trailing) for the pixel ``order`` of
+    :func:`arrival_order`; ``mirror=True`` gives the mirror image (trailing first)."""
+    order = np.asarray(order, dtype=np.int64)
+    v = np.asarray(values)
+    if sorted(order.tolist()) != list(range(v.shape[-1])):
+        raise ValueError(f"order {order.tolist()} is not a permutation of the {v.shape[-1]} pixels")
+    return v[..., order[::-1] if mirror else order]

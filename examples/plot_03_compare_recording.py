@@ -10,8 +10,10 @@ a time scale fitted on a grid as ``resu.compare`` fits it.  The fit is reported 
 functions: Pearson r of model and recording (columns end to end) and, after a least-squares gain and offset, the
 variance explained, 1 − coding error (r² for this fit).  Without ``--csv`` the script first writes
 ``OUT/recording.csv`` from the mean L1 responses at high luminance of the Clandinin lab recordings
-(``b2models.data.load_fly_l1l2``) as a stand-in for yours.  The figure is ``OUT/compare_recording.png``, the
-numbers ``OUT/compare_recording.json``.  Run it with::
+(``b2models.data.fly_l1l2_recordings``) as a stand-in for yours.  The model is light-positive; its trace is
+multiplied by ``--polarity`` before the comparison, by default the suite's convention for these calcium
+recordings (``resu_compare.RECORDING_POLARITY`` = −1: dark-positive) — give yours.  The figure is
+``OUT/compare_recording.png``, the numbers ``OUT/compare_recording.json``.  Run it with::
 
     python plot_03_compare_recording.py --quick --out results [--csv my_cell.csv --flash-ms 20 60]
 """
@@ -44,6 +46,9 @@ def main(argv=None):
     parser.add_argument("--csv", type=Path, help="your recording (default: OUT/recording.csv, written from fly data)")
     parser.add_argument("--flash-ms", type=float, nargs=2, default=STAND_IN_FLASH_MS, metavar=("START", "STOP"),
                         help="the flash, in ms (default: the stand-in's, 16.7 to 41.7)")
+    parser.add_argument("--polarity", type=float, choices=(-1.0, 1.0), default=resu_compare.RECORDING_POLARITY,
+                        help="+1 if the recording rises with light, -1 if it rises with dimming (default: the "
+                             "suite's convention for the stand-in calcium recordings, -1)")
     parser.add_argument("--quick", action="store_true", help="filters from 4 bundled images (no scene data)")
     parser.add_argument("--out", type=Path, default=Path("results"), help="output folder (default ./results)")
     parser.add_argument("--backend", choices=BACKENDS, default="numpy", help="simulation target (default numpy)")
@@ -77,11 +82,12 @@ def main(argv=None):
         u = resu.ReSUNetwork(resu.ReSUParams(m1=p.m), session, stim.shape[1], n, psi1).run(stim)["u"][:, :, 1]
     model = np.array([np.concatenate([resu_compare.to_recording_grid(u[:, i * len(cols) + j], d, t_ms)
                                       for j in range(len(cols))]) for i, d in enumerate(grid)])  # (Δ, time)
+    model = args.polarity * model  # in the recording's polarity
     target = recording.values.T.ravel()  # the columns one after the other, as the model traces
     rs = np.array([pearson(m, target) for m in model])
     best = int(np.argmax(rs))
     gain, offset = np.polyfit(model[best], target, 1)
-    fit = {"recording": str(args.csv), "r": float(rs[best]), "delta_ms": float(grid[best]),
+    fit = {"recording": str(args.csv), "polarity": args.polarity, "r": float(rs[best]), "delta_ms": float(grid[best]),
            "variance_explained": 1 - coding_error(target, gain * model[best] + offset),
            "r_at_training_delta": float(rs[grid == p.dt_ms][0]), "training_delta_ms": p.dt_ms}
     (args.out / "compare_recording.json").write_text(json.dumps(fit, indent=1))

@@ -19,7 +19,14 @@ Network (protocols ``resu.t4``, ``resu.compare``):
   summed over synapses from the delay line; outputs ``lin`` (L3), ``on`` (L1-like), ``off`` (L2-like);
 * layer-2 delay line: a shift register of the 6 channels of each T4 unit (L1-like ``on`` and L3-like
   ``lin`` of three adjacent pixels), built from synapses (tap k−1 → tap k) and a per-step copy;
-* layer-2 ReSU (T4-like): ``v = Σ w · y`` over the 6 × m₂ taps, output ``r = max(v − θ₂, 0)``.
+* layer-2 ReSU (T4-like): ``v = Σ w · y`` over the 6 × m₂ taps, output ``r = max(v − θ₂, 0)``; m₂ = 1
+  (no lags, the authors' layer 2) is a register of one tap.
+
+Signs: every channel here is light-referred (ψ1 and the ON half of ψ2 rise for a light increment, the
+layer-1 convention of analysis/cca.py).  The protocols express the layer-2 weights per channel's cell type
+in its own light polarity (Mi1/Tm3 +1, L3/Mi9 −1; ``protocols.resu_t4.cell_polarity_weights``) and fix
+the sign of ψ⁽²⁾ by an ON edge moving in the trained direction (``protocols.resu_t4.orient_layer2``); the
+network computes the same unit either way (w_cell · y_cell = w · y).
 
 Filters are shared between pixels and between T4 units for real (one kernel group per layer holds the
 weights; the synapses link to it with ``linked_var``), so replacing the filters for a run is a
@@ -169,7 +176,7 @@ class ReSUNetwork:
         self._build(name, monitor_layer1)
 
     def _build(self, name, monitor_layer1):
-        p, P, m1, _m2 = self.p, self.n_pix, self.p.m1, self.p.m2
+        p, P, m1 = self.p, self.n_pix, self.p.m1
         F = self.n_filt
         clock = Clock(p.dt, name=f"{name}_clock")
         self.stim = TimedArray(np.zeros((self.n_steps, P)), dt=p.dt, name=f"{name}_stim")
@@ -217,8 +224,12 @@ class ReSUNetwork:
                                 name=f"{name}_to_taps")
         self.to_taps.connect(i=pre[order], j=post[order])
         self.to_taps.use_on = (chan[:, :, 0].ravel()[order] < 3).astype(float)
-        self.chain = Synapses(self.taps, self.taps, TAP_CHAIN, clock=clock, name=f"{name}_chain")
-        self.chain.connect(i=tap_index[:, :, :-1].ravel(), j=tap_index[:, :, 1:].ravel())
+        chain = []
+        if m2 > 1:  # with one tap (no lags) there is nothing to shift: y_in1 stays 0
+            self.chain = Synapses(self.taps, self.taps, TAP_CHAIN, clock=clock, name=f"{name}_chain")
+            self.chain.connect(i=tap_index[:, :, :-1].ravel(), j=tap_index[:, :, 1:].ravel())
+            self.chain.summed_updaters["y_in1_post"].order = 2
+            chain = [self.chain]
         self.shift = self.taps.run_regularly(LAYER2_SHIFT, when="groups", order=3, name=f"{name}_shift")
         self.kernel2 = NeuronGroup(6 * m2, FILTER_KERNEL, clock=clock, name=f"{name}_kernel2")
         self.kernel2.w = self.psi2
@@ -229,10 +240,9 @@ class ReSUNetwork:
         _link_shared(self.syn2, self.kernel2, (chan * m2 + lag).ravel())
         # per step: layer-1 sums (0) → tap inputs (1, 2) → shift (3) → layer-2 sum (4)
         self.to_taps.summed_updaters["y_in0_post"].order = 1
-        self.chain.summed_updaters["y_in1_post"].order = 2
         self.syn2.summed_updaters["v_post"].order = 4
         self.mon2 = StateMonitor(self.t4, ["v", "r"], record=True, clock=clock, when="end", name=f"{name}_mon2")
-        return [self.taps, self.to_taps, self.chain, self.shift, self.kernel2, self.t4, self.syn2, self.mon2]
+        return [self.taps, self.to_taps, *chain, self.shift, self.kernel2, self.t4, self.syn2, self.mon2]
 
     # -- running --------------------------------------------------------------------------
     def run(self, stimulus, psi1=None, psi2=None, theta2: float | None = None, seed: int | None = None) -> dict:

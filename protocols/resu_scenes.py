@@ -16,7 +16,10 @@ crops (gamma-encoded 8-bit: linearised with γ = 2.2, assumed to have the panora
 uses scikit-image's bundled images (camera, grass, gravel, brick, moon, coffee, astronaut, chelsea; needs
 scikit-image).  Deviations: the blur (photoreceptor acceptance angle, Gaussian FWHM ``blur_deg``) and
 local-mean (FWHM ``mean_deg``) widths, velocity and sample time are our choices (the paper's values were not
-available to us); every row of every image is one trajectory.
+available to us); every row of every image is one trajectory; the filters' signs follow the convention of
+analysis/cca.py, fixed before any comparison — ψ positive for a recent light increment (so the ON half of ψ2
+is the L1 → Mi1 ON unit) — where the authors' notebooks keep the raw singular vectors' signs and negate the
+L3 projection by hand for their Fig 4 (L3, like Mi9 after it, is an OFF cell: shown light-referred here).
 """
 
 from __future__ import annotations

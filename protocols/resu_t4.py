@@ -11,9 +11,25 @@ Training (offline past–future CCA, analysis/cca.py):
    (L1/L2-like);
 2. layer 2: three pixels 5° apart see the same scenes translating at constant velocity in the *preferred*
    direction (pixel a → b → c); their layer-1 outputs (L1 = ON-rectified ψ2 projection, L3 = ψ1 projection:
-   6 channels) are the input of a second past–future CCA; the T4-like unit uses the first canonical
-   direction ψ⁽²⁾ and rectifies, with threshold θ₂ = 0 (plain) or θ₂ = ``theta2_sd`` × the s.d. of its
-   projection on the training data (the thresholded variant).
+   6 channels) are the input of a second past–future CCA; the T4-like unit uses one canonical direction
+   ψ⁽²⁾ and rectifies, with threshold θ₂ = 0 (plain) or θ₂ = ``theta2_sd`` × the s.d. of its projection on
+   the training data (the thresholded variant).  Two variants (``--set layer2=...``):
+
+   * ``suite`` (default): component ``component`` (0: the first canonical direction), m2 = 10 lags, h2 = 10,
+     centred covariances;
+   * ``authors`` (the authors' notebook): the *second* canonical direction (0-based component 1), 6 weights
+     and no lags (m2 = 1), a 5-sample horizon (h2 = 5: future vector ``y[t+1 … t+5]``, the notebooks' meaning
+     of "horizon"), uncentred second moments.
+
+Conventions, fixed in code before any comparison with data (each function's docstring gives the reason):
+
+* layer-1 filters: ψ positive for a light increment (analysis/cca.py sign convention);
+* layer-2 channels are computed light-referred (as layer 1 gives them); the weights are reported on each
+  channel's cell type in its own light polarity (:func:`cell_polarity_weights`: Mi1/Tm3 +1, L3/Mi9 −1);
+* layer-2 sign: the peak linear response to an ON edge moving in the trained direction is positive
+  (:func:`orient_layer2`; T4 is the ON-edge detector) — it replaces the CCA sign convention for ψ⁽²⁾;
+* pixels are named by their role in the trained (preferred) direction (:func:`pixel_roles`: leading pixel
+  first, the Mi9 side), not by array index.
 
 Testing (Brian2, models/resu.py): sine and square gratings (wavelength 30°) and ON/OFF edges at several
 speeds in both directions, all conditions in one run (one T4 unit and three pixels per condition);
@@ -24,7 +40,9 @@ training contrast.  DSI is undefined (reported as null) where a unit does not re
 The variant trained on both directions with plasticity gated by the rectified output (T4a/T4b) is the
 protocol ``resu.t4ab`` (:func:`gated_pair_cca` here).  Deviations: test stimuli bypass the local-mean
 normalisation (they are contrast patterns already); velocity, noise, pixel spacing and lag lengths are our
-choices (see the parameters).
+choices (see the parameters); the default layer 2 (``suite``: first component, 10 lags, centred) differs
+from the authors' (``layer2=authors``); the authors fix no sign for the layer-2 filter (raw singular vectors),
+the ON-edge rule above is ours.
 """
 
 from __future__ import annotations
@@ -42,13 +60,26 @@ from b2models.params import jsonable
 from b2models.protocol import Claim, Protocol
 from b2models.protocols import resu_scenes as scenes
 
+#: layer-2 variants: "suite" (component, m2, h2 as set; centred covariances) and "authors" (the authors'
+#: notebook: the second canonical direction, 6 weights and no lags, 5-sample horizon, uncentred covariances)
+LAYER2_VARIANTS = ("suite", "authors")
+AUTHORS_LAYER2 = {"component": 1, "m2": 1, "h2": 5}
+
+#: light polarity of the cell type each layer-2 channel stands for, in the channel order of models.resu
+#: (ON(ψ2) of pixels a, b, c, then ψ1 of a, b, c).  Mi1 and Tm3 (the L1-pathway inputs of T4) are ON cells
+#: (+1); L3 and its T4-input Mi9 are OFF cells (−1: Mi9 depolarises to dimming), so a weight on the model's
+#: light-positive ψ1 channel is, as a weight on Mi9 activity, its negative.
+LAYER2_POLARITY = np.array([1.0, 1.0, 1.0, -1.0, -1.0, -1.0])
+LAYER2_CELLS = ("Mi1/Tm3 a", "Mi1/Tm3 b", "Mi1/Tm3 c", "Mi9 a", "Mi9 b", "Mi9 c")
+
 
 @dataclass
 class T4Params(scenes.SceneParams):
     m2: int = 10  # layer-2 past length
     h2: int = 10  # layer-2 future length
     spacing_deg: float = 5.0  # distance of adjacent pixels (inter-ommatidial angle)
-    component: int = 0  # which layer-2 canonical direction is the T4 unit
+    component: int = 0  # which layer-2 canonical direction is the T4 unit (0-based)
+    layer2: str = "suite"  # "suite" or "authors" (component 1, m2 = 1, h2 = 5, uncentred covariances)
     theta2_sd: float = 1.0  # threshold of the thresholded variant, in s.d. of the training projection
     speeds_deg_s: tuple = (7.5, 15.0, 30.0, 60.0, 120.0)
     wavelength_deg: float = 30.0
@@ -62,6 +93,14 @@ class T4Params(scenes.SceneParams):
 
     def validate(self):
         super().validate()
+        if self.layer2 not in LAYER2_VARIANTS:
+            raise ValueError(f"layer2 must be one of {', '.join(LAYER2_VARIANTS)} (got {self.layer2!r})")
+        if self.layer2 == "authors":
+            defaults = {f.name: f.default for f in dataclasses.fields(self)}
+            clash = {k: getattr(self, k) for k, v in AUTHORS_LAYER2.items() if getattr(self, k) not in (v, defaults[k])}
+            if clash:
+                raise ValueError(f"layer2=authors fixes {', '.join(f'{k}={v}' for k, v in AUTHORS_LAYER2.items())}; "
+                                 f"got {', '.join(f'{k}={v}' for k, v in clash.items())}")
         if self.m2 < 1 or self.h2 < 1 or not 0 <= self.component < 6 * min(self.m2, self.h2):
             raise ValueError(f"bad layer-2 sizes m2={self.m2}, h2={self.h2}, component={self.component}")
         if self.test_steps <= self.m + self.m2 + 10:
@@ -79,10 +118,93 @@ def quick_params(p: T4Params) -> T4Params:
                                speeds_deg_s=(15.0, 30.0, 60.0), test_steps=300)
 
 
-def train_filters(p: T4Params, quick: bool, rng, log=print) -> dict:
-    """Layer-1 and layer-2 CCA on scenes moving in the preferred direction."""
+def resolve_layer2(p: T4Params) -> T4Params:
+    """``p`` with the layer-2 sizes of its variant: unchanged for "suite", :data:`AUTHORS_LAYER2` for
+    "authors" (validated: a different m2, h2 or component set together with layer2=authors is an error)."""
+    p.validate()
+    return p if p.layer2 == "suite" else dataclasses.replace(p, **AUTHORS_LAYER2)
+
+
+def layer2_centered(p: T4Params) -> bool:
+    """Whether layer 2 uses centred covariances (suite) or uncentred second moments (authors)."""
+    return p.layer2 == "suite"
+
+
+# ---------------------------------------------------------------------------------------------
+# conventions fixed before any comparison (each with its reason)
+# ---------------------------------------------------------------------------------------------
+def cell_polarity_weights(psi2, m2: int) -> np.ndarray:
+    """Layer-2 filter (6·m2,) as (6, m2) weights on the activity of each channel's cell type
+    (:data:`LAYER2_POLARITY`).  Reason: a connectome weight is a synaptic sign × count on the presynaptic
+    cell's own activity; Mi9 is an OFF cell, so light acting through it disinhibits T4 — a positive weight
+    on the light-positive ψ1 channel is a negative (inhibitory) Mi9 weight.  The unit is unchanged
+    (w_cell · y_cell = w · y)."""
+    return LAYER2_POLARITY[:, None] * np.asarray(psi2, dtype=float).reshape(6, m2)
+
+
+def on_edge_stimulus(p: T4Params, direction_sign: float = 1.0) -> tuple[np.ndarray, int]:
+    """Unit-contrast ON edge at the three pixels (spacing ``spacing_deg``, blur ``blur_deg``) moving at the
+    training velocity, ``direction_sign`` +1: in the trained direction (the motion of the training scenes,
+    ``scene_trajectories(speed_sign=+1)``: a → b → c for a positive ``velocity_deg_s``); (T, 3) and the end of
+    the response window: the last pixel's arrival sample plus the filters' memory m + m2."""
+    speed = p.velocity_deg_s
+    xs = np.array([0.0, p.spacing_deg, 2 * p.spacing_deg])
+    travel = 2 * p.spacing_deg + 6 * p.blur_deg  # the edge starts 3 blur widths outside the pixels
+    n = int(np.ceil(travel / abs(speed) / (p.dt_ms * 1e-3))) + p.m + p.m2 + 10
+    stim = direction.moving_pattern("on_edge", xs, n, p.dt_ms * 1e-3, direction_sign * speed,
+                                    contrast=1.0, blur_fwhm_deg=p.blur_deg)
+    stop = int(direction.arrival_times(stim).max()) + p.m + p.m2
+    return stim, min(stop, n)
+
+
+def layer2_linear_response(stim, psi1, psi2, m2: int) -> np.ndarray:
+    """Linear layer-2 projection v_t = ψ⁽²⁾ · p⁽²⁾_t (no threshold) for a (T, 3) stimulus that starts at
+    zero (delay lines start empty; the Brian2 network computes the same, models.resu)."""
     from scipy.signal import lfilter
 
+    stim = np.asarray(stim, dtype=float)
+    u = np.stack([lfilter(psi1[k], [1.0], stim, axis=0) for k in range(2)], axis=-1)  # (T, 3, 2)
+    ch = np.concatenate([np.maximum(u[..., 1], 0.0), u[..., 0]], axis=1)  # (T, 6), models.resu order
+    return cca.apply_filter(ch, np.asarray(psi2, dtype=float).ravel(), m2)
+
+
+def on_edge_response(psi1, psi2, p: T4Params, direction_sign: float = 1.0) -> float:
+    """Linear response of the layer-2 unit to an ON edge (:func:`on_edge_stimulus`): the signed peak, v_t
+    at the sample of largest ``|v_t|`` in the window (before the edge arrives v = 0).  The peak, not the sum:
+    the time integral of a linear response to a whole passage is Σ_c (DC gain_c × input_c), the same for
+    both directions, so it would not see the direction at all."""
+    stim, stop = on_edge_stimulus(p, direction_sign)
+    v = layer2_linear_response(stim, psi1, psi2, p.m2)[:stop]
+    return float(v[np.argmax(np.abs(v))])
+
+
+def orient_layer2(psi1, psi2, p: T4Params) -> tuple[np.ndarray, bool]:
+    """The layer-2 filter with the sign that makes the (peak) linear response to an ON edge moving in the
+    trained direction positive; also whether it was flipped.  Reason: T4 is the ON-edge motion detector
+    (it depolarises to ON edges moving in its preferred direction); the CCA fixes ψ⁽²⁾ only up to its sign,
+    and the rectified unit keeps the half of the canonical variable this sign selects.  ψ⁽²⁾ and −ψ⁽²⁾ give
+    the same result."""
+    psi2 = np.asarray(psi2, dtype=float)
+    r = on_edge_response(psi1, psi2, p)
+    if r == 0 or not np.isfinite(r):
+        raise ValueError(f"the ON-edge response of the layer-2 filter is {r}: its sign is undefined")
+    return (psi2, False) if r > 0 else (-psi2, True)
+
+
+def pixel_roles(p: T4Params) -> np.ndarray:
+    """Model pixels in role order (leading, centre, trailing) for motion in the trained direction, from the
+    arrival order of the trained-direction ON edge.  Reason: pixels are compared with the connectome by
+    their role in the preferred direction (leading pixel ↔ Mi9, preferred side), never by array index."""
+    stim, _ = on_edge_stimulus(p, 1.0)
+    return direction.arrival_order(stim)
+
+
+def train_filters(p: T4Params, quick: bool, rng, log=print) -> dict:
+    """Layer-1 and layer-2 CCA on scenes moving in the preferred direction (layer-2 variant ``p.layer2``;
+    the layer-2 filter oriented by :func:`orient_layer2`)."""
+    from scipy.signal import lfilter
+
+    p = resolve_layer2(p)
     sets = scenes.scene_sets(p, quick, log)
     singles, triples = [], []
     for imgs, periodic, dpp in sets.values():
@@ -98,13 +220,22 @@ def train_filters(p: T4Params, quick: bool, rng, log=print) -> dict:
     X3 = np.concatenate([x[:, :T3] for x in triples])
     u = np.stack([lfilter(psi1[k], [1.0], X3, axis=1) for k in range(2)], axis=-1)[:, p.m:]  # (n, T, 3, 2)
     ch = np.concatenate([np.maximum(u[..., 1], 0.0), u[..., 0]], axis=2)  # L1 = ON(ψ2) a,b,c; L3 = ψ1 a,b,c
-    c2 = cca.past_future_cca(ch, p.m2, p.h2, rank=max(4, p.component + 1), reg=p.reg)
-    psi2 = c2.past_filters[p.component]
+    psi2, c2, flipped = layer2_filter(ch, psi1, p)
     v_train = cca.apply_filter(ch.reshape(-1, 6)[: 200_000], psi2)
     vt = v_train[p.m2:]
     return {"psi1": psi1, "rho1": c1.rho, "psi2": psi2, "rho2": c2.rho, "v_sd": float(vt.std()),
             "v_mean": float(vt.mean()), "v_skew": float(((vt - vt.mean()) ** 3).mean() / vt.std() ** 3),
-            "contrast_sd": float(X3.std())}
+            "contrast_sd": float(X3.std()), "psi2_flipped_by_on_edge_rule": flipped,
+            "on_edge_response": on_edge_response(psi1, psi2, p), "layer2": p.layer2}
+
+
+def layer2_filter(ch, psi1, p: T4Params) -> tuple[np.ndarray, cca.CCAResult, bool]:
+    """The T4 unit's filter from layer-2 channels ``ch`` (n, T, 6): past–future CCA with the variant's
+    sizes and centring (``p`` resolved by :func:`resolve_layer2`), component ``p.component``, oriented by
+    :func:`orient_layer2`; also the CCA result and whether the ON-edge rule flipped the CCA's sign."""
+    c2 = cca.past_future_cca(ch, p.m2, p.h2, rank=max(4, p.component + 1), reg=p.reg, center=layer2_centered(p))
+    psi2, flipped = orient_layer2(psi1, c2.past_filters[p.component], p)
+    return psi2, c2, flipped
 
 
 def scene_triples(p: T4Params, quick: bool, rng, speed_sign: float, log=print) -> list:
@@ -224,11 +355,12 @@ def dsi_table(p: T4Params, conds, r: np.ndarray, discard: int) -> dict:
 
 
 def run(ctx) -> dict:
-    p: T4Params = ctx.params
-    p.validate()
+    p: T4Params = resolve_layer2(ctx.params)
     rng = np.random.default_rng(ctx.seed)
     f = train_filters(p, ctx.quick, rng, ctx.log)
-    ctx.log(f"layer 1 ρ = {np.round(f['rho1'], 3)}, layer 2 ρ = {np.round(f['rho2'][:4], 3)}")
+    ctx.log(f"layer 1 ρ = {np.round(f['rho1'], 3)}, layer 2 ({p.layer2}: component {p.component}, m2 {p.m2}, "
+            f"h2 {p.h2}) ρ = {np.round(f['rho2'][:4], 3)}; ON-edge rule flipped the CCA sign: "
+            f"{f['psi2_flipped_by_on_edge_rule']}")
     conds = conditions(p)
     stim = test_stimulus(p, conds, f["contrast_sd"])
     n_pix = stim.shape[1]
@@ -255,6 +387,9 @@ def run(ctx) -> dict:
     metrics = {
         "speeds_deg_s": speeds, "training_speed_deg_s": p.velocity_deg_s, "theta2": theta2,
         "layer1_rho": f["rho1"].tolist(), "layer2_rho": f["rho2"][:4].tolist(),
+        "layer2": p.layer2, "layer2_component": p.component, "layer2_m2": p.m2, "layer2_h2": p.h2,
+        "layer2_centered": layer2_centered(p), "layer2_on_edge_response": f["on_edge_response"],
+        "layer2_flipped_by_on_edge_rule": f["psi2_flipped_by_on_edge_rule"],
         "dsi_plain": {k: v["dsi"] for k, v in tab0.items()},
         "dsi_thresholded": {k: v["dsi"] for k, v in tab1.items()},
         "responses_thresholded": tab1, "responses_plain": tab0,
@@ -265,7 +400,8 @@ def run(ctx) -> dict:
         "dsi_square_max_thresholded": best(tab1["square"]["dsi"]),
     }
     ctx.writer.save_metrics(metrics)
-    ctx.writer.save_arrays(psi1=f["psi1"], psi2=f["psi2"].reshape(6, p.m2), v_plain=plain["v"],
+    ctx.writer.save_arrays(psi1=f["psi1"], psi2=f["psi2"].reshape(6, p.m2),
+                           psi2_cell_polarity=cell_polarity_weights(f["psi2"], p.m2), v_plain=plain["v"],
                            speeds=np.array(speeds))
     _figure(ctx, p, f, tab0, tab1)
     return metrics
@@ -283,13 +419,13 @@ def _figure(ctx, p, f, tab0, tab1):
     axes[0].plot(-lags, f["psi1"][1], label="ψ2 (L1/L2)")
     axes[0].set_xlabel("lag (ms)")
     axes[0].legend(fontsize=7)
-    K = f["psi2"].reshape(6, p.m2)
+    K = cell_polarity_weights(f["psi2"], p.m2)
     lim = np.abs(K).max()
     axes[1].imshow(K, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim,
                    extent=(0, p.m2 * p.dt_ms, 5.5, -0.5))
-    axes[1].set_yticks(range(6), ["L1 a", "L1 b", "L1 c", "L3 a", "L3 b", "L3 c"])
+    axes[1].set_yticks(range(6), LAYER2_CELLS)
     axes[1].set_xlabel("lag (ms)")
-    axes[1].set_title("layer-2 filter ψ⁽²⁾")
+    axes[1].set_title(f"layer-2 weights, cell polarity ({p.layer2})", fontsize=9)
     for ax, tab, title in ((axes[2], tab0, "θ₂ = 0"), (axes[3], tab1, f"θ₂ = {p.theta2_sd:g} s.d.")):
         for kind in direction.STIMULI:
             vals = [np.nan if v is None else v for v in tab[kind]["dsi"]]

@@ -19,11 +19,17 @@ T4a/T4b-like means: at the training speed the two units' sine-grating DSIs have 
 
 ``--quick``: scikit-image scenes only (as ``resu.t4 --quick``).  The direction labels of the training
 samples are never used by the learning; they only report which direction each unit learned from.
+
+Conventions: layer 1 and the pixel names as in ``resu.t4``; each unit's sign comes from the gated learning
+itself (a unit learns from the samples where its rectified output is positive), starting from the CCA sign
+convention of analysis/cca.py — the ON-edge sign rule of ``resu.t4`` is for a unit trained on one
+direction and is not applied here.  Only ``layer2=suite`` (the authors have no two-direction variant).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 from brian2 import ms
@@ -35,12 +41,23 @@ from b2models.protocol import Claim, Protocol
 from b2models.protocols import resu_t4 as t4
 
 
-def default_params() -> t4.T4Params:
-    return t4.T4Params(gate_init="cca")
+@dataclass
+class T4abParams(t4.T4Params):
+    """``resu.t4``'s parameters; layer 2 is the suite's (the authors' variant is defined for one unit)."""
+
+    def validate(self):
+        super().validate()
+        if self.layer2 != "suite":
+            raise ValueError(f"layer2={self.layer2!r}: resu.t4ab supports only layer2=suite (the authors' layer 2 "
+                             "is a single unit trained on one direction: run resu.t4 or resu.compare)")
+
+
+def default_params() -> T4abParams:
+    return T4abParams(gate_init="cca")
 
 
 def run(ctx) -> dict:
-    p: t4.T4Params = ctx.params
+    p: T4abParams = ctx.params
     p.validate()
     rng = np.random.default_rng(ctx.seed)
     f = t4.train_filters(p, ctx.quick, rng, ctx.log)

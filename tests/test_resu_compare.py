@@ -1,4 +1,5 @@
-"""Comparisons of the ReSU network with recordings and the connectome (protocols/resu_compare.py)."""
+"""Comparisons of the ReSU network with recordings and the connectome (protocols/resu_compare.py); the
+conventions they use (signs, pixel roles, recording polarity) are tested in test_resu_conventions.py."""
 
 import dataclasses
 
@@ -26,14 +27,6 @@ def test_flash_box_sampling_and_time_stamps():
                                [0, 0.5, 1, 2, 2])
 
 
-def test_model_traces_are_in_light_positive_polarity():
-    u = np.array([-2.0, 1.0, 3.0])
-    np.testing.assert_allclose(rc.model_flash_trace(u, "rectified", "L1"), [0, 1, 3])
-    np.testing.assert_allclose(rc.model_flash_trace(u, "rectified", "L2"), [-2, 0, 0])
-    with pytest.raises(ValueError, match="unknown"):
-        rc.model_flash_trace(u, "rectified", "L3")
-
-
 def test_orientation_of_a_direction_selective_filter():
     """A delay-and-compare filter (early lobe at position 0, later at 1, …) prefers motion 0 → 2."""
     F = np.zeros((30, 3))
@@ -57,22 +50,6 @@ def test_reverse_correlation_recovers_a_linear_filter():
     np.testing.assert_allclose(est, F, atol=0.05)
     with pytest.raises(ValueError, match="discard"):
         rc.reverse_correlation(r, s, 5, 2)
-
-
-def test_connectome_comparison_uses_fixed_mapping_and_sign():
-    """Model gains equal to the paper's weights (placed by the authors' column mapping) give r = 1; the
-    same gains with the opposite sign give r = −1: the comparison never flips a sign by itself."""
-    m2 = 3
-    paper = {"L1": np.array([0.37, 1.37, 0.34]), "L3": np.array([0.20, -0.38, -0.09])}
-    K = np.zeros((6, m2))
-    for path, rows in (("L1", slice(0, 3)), ("L3", slice(3, 6))):
-        gains_abc = np.zeros(3)
-        gains_abc[list(rc.PAPER_COLUMN_FROM_PIXEL)] = paper[path]
-        K[rows, 0] = gains_abc
-    out = rc.connectome_comparison(rc.CompareParams(m2=m2), K.ravel(), paper, None)
-    assert out["r_paper_L1"] == pytest.approx(1.0) and out["r_paper_L3"] == pytest.approx(1.0)
-    neg = rc.connectome_comparison(rc.CompareParams(m2=m2), -K.ravel(), paper, None)
-    assert neg["r_paper_L1"] == pytest.approx(-1.0) and neg["r_paper_L3"] == pytest.approx(-1.0)
 
 
 def test_flyvis_columns_from_the_real_connectome():
@@ -101,8 +78,27 @@ def test_flash_comparison_brian2_matches_reference_and_reports_every_r():
     for b in out["best"].values():
         assert -1 <= b["r_fitted"] <= 1 and b["delta_ms"] in p.model_ms_grid
         assert b["r_fitted"] >= b["r_at_training_dt"] - 1e-12 or b["delta_ms"] != p.dt_ms
+    for name, b in out["best"].items():  # the other reading of the data's sign: the same fit, model reversed
+        assert b["r_fitted_if_light_positive"] == pytest.approx(-np.nanmin(out["r"][name]))
+        assert b["delta_ms_if_light_positive"] in p.model_ms_grid
     # light and dark flashes give opposite linear responses
     np.testing.assert_allclose(out["traces"][:, 0], -out["traces"][:, 1], atol=1e-12)
+
+
+def test_t4_filter_comparison_runs_the_authors_layer2_in_brian2():
+    """Reverse correlation through the Brian2 network with one layer-2 tap (layer2=authors), against a
+    synthetic 'measured' filter: the model filter is in role order and has the measured shape."""
+    from b2models.protocols import resu_t4
+
+    p = resu_t4.resolve_layer2(dataclasses.replace(rc.CompareParams(m=8, h=8), layer2="authors", sta_units=4,
+                                                   sta_steps=400, sta_lags=10))
+    psi1 = cca.analytic_cca("rq", 8, 8, 3.0, noise_var=0.5, rank=2).past_filters
+    psi2 = np.array([0.2, 1.0, 0.3, 0.5, -0.4, -0.6])
+    measured = {"filterShapes": np.random.default_rng(0).standard_normal((30, 3, 2)), "t": np.arange(30) * 10.0,
+                "x": np.array([0.0, 5.0, 10.0])}
+    out = rc.t4_filter_comparison(p, {"psi1": psi1, "psi2": psi2, "contrast_sd": 1.0}, measured, "numpy")
+    assert out["model_filter_r"].shape == out["measured"].shape == (10, 3)
+    assert -1 <= out["r_linear"] <= 1 and np.abs(out["model_filter_v"]).max() > 0
 
 
 def test_params_validate():

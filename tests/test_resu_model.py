@@ -13,14 +13,14 @@ from b2models.protocol import Context
 from b2models.results import RunWriter
 
 
-def _small_net_run(backend, tmp_name):
+def _small_net_run(backend, tmp_name, m2=4):
     rng = np.random.default_rng(0)
-    p = resu.ReSUParams(m1=6, m2=4, theta1=0.1, theta2=0.2)
-    psi1, psi2 = rng.standard_normal((2, 6)), rng.standard_normal(24)
+    p = resu.ReSUParams(m1=6, m2=m2, theta1=0.1, theta2=0.2)
+    psi1, psi2 = rng.standard_normal((2, 6)), rng.standard_normal(6 * m2)
     T, P = 40, 6
     triples = [[0, 1, 2], [3, 4, 5], [2, 1, 0]]
     stim = rng.standard_normal((T, P))
-    with Session(backend, tmp_name, key=(T, P)) as s:
+    with Session(backend, tmp_name, key=(T, P, m2)) as s:
         net = resu.ReSUNetwork(p, s, P, T, psi1, psi2, triples)
         out = net.run(stim)
         out_neg = net.run(stim, psi2=-psi2, theta2=0.0)
@@ -30,7 +30,7 @@ def _small_net_run(backend, tmp_name):
 def _check_against_reference(stim, psi1, psi2, triples, out, out_neg):
     ref = resu.layer1_reference(stim, psi1, theta1=0.1)
     np.testing.assert_allclose(out["u"], ref["u"], atol=1e-10)
-    v = resu.layer2_reference(ref["u"], triples, psi2, 4, theta1=0.1)
+    v = resu.layer2_reference(ref["u"], triples, psi2, len(psi2) // 6, theta1=0.1)
     np.testing.assert_allclose(out["v"], v, atol=1e-10)
     np.testing.assert_allclose(out["r"], np.maximum(v - 0.2, 0), atol=1e-10)
     # filters and threshold replaced per run through run_args (shared kernel group)
@@ -38,14 +38,16 @@ def _check_against_reference(stim, psi1, psi2, triples, out, out_neg):
     np.testing.assert_allclose(out_neg["r"], np.maximum(-v, 0), atol=1e-10)
 
 
-def test_brian2_network_equals_numpy_reference():
-    _check_against_reference(*_small_net_run("numpy", "resu_test_np"))
+@pytest.mark.parametrize("m2", [4, 1])  # 1: no lags (the authors' layer 2), a register of one tap
+def test_brian2_network_equals_numpy_reference(m2):
+    _check_against_reference(*_small_net_run("numpy", "resu_test_np", m2))
 
 
 @pytest.mark.standalone
 @pytest.mark.slow
-def test_cpp_standalone_equals_numpy_reference():
-    _check_against_reference(*_small_net_run("cpp", "resu_test_cpp"))
+@pytest.mark.parametrize("m2", [4, 1])
+def test_cpp_standalone_equals_numpy_reference(m2):
+    _check_against_reference(*_small_net_run("cpp", f"resu_test_cpp_m{m2}", m2))
 
 
 def test_network_rejects_bad_sizes():
