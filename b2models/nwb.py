@@ -111,6 +111,11 @@ def export_run(run_dir, path, overwrite: bool = False) -> Path:
         source_script_file_name="b2models",
     )
     if rec["spikes"]:
+        from pynwb.misc import Units
+
+        steps = {float(s["resolution"]) for s in rec["spikes"].values() if "resolution" in s}
+        nwb.units = Units(name="units", description="spike trains of the simulated populations",
+                          resolution=steps.pop() if len(steps) == 1 else None)
         nwb.add_unit_column("population", "the model population the neuron belongs to")
         nwb.add_unit_column("model", "the b2models model module that simulated it")
         nwb.add_unit_column("neuron_index", "the neuron's index within its population")
@@ -133,7 +138,7 @@ def export_run(run_dir, path, overwrite: bool = False) -> Path:
                                     unit=_unit_text(st.get("unit", "")),
                                     description=str(st.get("description", "")) or f"stimulus {name}"))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".partial.nwb")
     os.close(fd)
     try:
         with NWBHDF5IO(tmp, "w") as io:

@@ -157,7 +157,8 @@ class RunWriter:
 # recordings in arrays.npz: one naming convention for every protocol (read by b2models.nwb)
 # --------------------------------------------------------------------------------------
 #: ``spikes.<population>.i`` (neuron index, int), ``spikes.<population>.t`` (spike time in seconds),
-#: ``spikes.<population>.n`` (population size, so silent neurons are kept), ``spikes.<population>.model``;
+#: ``spikes.<population>.n`` (population size, so silent neurons are kept), ``spikes.<population>.model``,
+#: optionally ``spikes.<population>.resolution`` (s, the time step);
 #: ``trace.<name>.t`` (s), ``trace.<name>.data`` (time first), ``trace.<name>.unit``, ``trace.<name>.description``;
 #: the same under ``stimulus.<name>.*`` for what drove the network.
 RECORDING_PREFIXES = ("spikes.", "trace.", "stimulus.")
@@ -168,8 +169,9 @@ def _check_name(kind: str, name: str):
         raise ValueError(f"{kind} name {name!r}: use letters, digits, '_' or '-' (no dots)")
 
 
-def spike_arrays(population: str, i, t, n: int, model: str = "") -> dict:
-    """Spike trains of one population under the recording convention (``t`` in seconds)."""
+def spike_arrays(population: str, i, t, n: int, model: str = "", resolution: float | None = None) -> dict:
+    """Spike trains of one population under the recording convention (``t`` in seconds; ``resolution``, the
+    smallest possible difference of two spike times in seconds, is the simulation's time step)."""
     _check_name("population", population)
     i = np.asarray(i, dtype=np.int64)
     t = np.asarray(t, dtype=float)
@@ -178,7 +180,12 @@ def spike_arrays(population: str, i, t, n: int, model: str = "") -> dict:
     if len(i) and (i.min() < 0 or i.max() >= n):
         raise ValueError(f"spikes of {population}: neuron indices outside 0..{n - 1}")
     p = f"spikes.{population}."
-    return {p + "i": i, p + "t": t, p + "n": np.int64(n), p + "model": np.str_(model)}
+    out = {p + "i": i, p + "t": t, p + "n": np.int64(n), p + "model": np.str_(model)}
+    if resolution is not None:
+        if not resolution > 0:
+            raise ValueError(f"spikes of {population}: resolution must be a positive time in seconds")
+        out[p + "resolution"] = np.float64(resolution)
+    return out
 
 
 def trace_arrays(name: str, t, data, unit: str, description: str = "", kind: str = "trace") -> dict:

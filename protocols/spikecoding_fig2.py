@@ -296,7 +296,7 @@ def recorded(p: Fig2Params, a: dict) -> dict:
     out = trace_arrays("signal", np.arange(len(x)) * dt, x, "1", "the test signal x (J dimensions)", kind="stimulus")
     for key in ("before", "after"):
         out.update(spike_arrays(f"coding_{key}", a[f"example_spike_i_{key}"], a[f"example_spike_step_{key}"] * dt,
-                                p.N, model="b2models.models.spikecoding"))
+                                p.N, model="b2models.models.spikecoding", resolution=dt))
         xh = a[f"example_xhat_{key}"]
         out.update(trace_arrays(f"readout_{key}", np.arange(len(xh)) * dt, xh, "1",
                                 f"the network's readout x̂ of the test signal, {key} learning"))

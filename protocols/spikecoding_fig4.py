@@ -488,7 +488,7 @@ def recorded(p, examples: dict) -> dict:
         for pop, n in (("E", p.N_E), ("I", p.N_I)):
             si, st = ev[f"spikes_{pop}"]
             out.update(spike_arrays(f"{pop}_{key}", si, np.asarray(st) * dt, n,
-                                    model="b2models.models.spikecoding_ei"))
+                                    model="b2models.models.spikecoding_ei", resolution=dt))
             out.update(trace_arrays(f"readout_{pop}_{key}", t, ev[f"xhat_{pop}"], "1",
                                     f"the readout x̂ of the {pop} population, {key} learning"))
     return out

@@ -439,7 +439,7 @@ def recorded(p, a: dict) -> dict:
             i, steps = a.get(f"{what}_spike_i_{key}"), a.get(f"{what}_spike_step_{key}")
             if i is not None and steps is not None:
                 out.update(spike_arrays(f"{what}_{key}", i, np.asarray(steps) * dt, p.N,
-                                        model="b2models.models.spikecoding"))
+                                        model="b2models.models.spikecoding", resolution=dt))
         xh = a.get(f"test_xhat_{key}")
         if xh is not None:
             out.update(trace_arrays(f"readout_test_{key}", np.arange(len(xh)) * dt, xh, "1",
