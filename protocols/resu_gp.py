@@ -8,12 +8,19 @@ For the Ornstein–Uhlenbeck (OU), squared-exponential (SE) and rational-quadrat
 protocol computes the analytic CCA from the kernel's covariance and the CCA of sampled trajectories side
 by side (filters, canonical correlations, past–future mutual information, paper Eq 8), and sweeps white
 observation noise to show SNR adaptation: the first filter's lobes go from several to one as the noise
-rises.  Lobes are counted as 1 + sign changes among coefficients ≥ ``lobe_threshold`` × max |ψ|.
+rises.  Lobes are counted as 1 + sign changes among coefficients ≥ ``lobe_threshold`` × max |ψ|, for the
+first filter ψ1 and the second ψ2 (Fig 3C: the lobes of ψ2 as the noise rises).
+
+Besides the suite's sweep the lobes are counted, analytically, at the setting of the authors' notebook
+(``gaussian_processes.ipynb``, the RQ kernel of the main text): ℓ = 1 on 1000 points over [−10, 10], i.e.
+``notebook_length`` ≈ 50 samples, memory 75, horizon 25, white noise of s.d. 0.01, 0.1 and 0.4 (signal
+variance 1): metrics ``notebook_rq_*``.
 
 Time is in samples (one sample = ``dt_ms`` for the figure labels only).  Runs on generated signals only
 (no data set); ``--quick`` uses shorter samples and fewer noise levels.  Deviations: the paper's exact
 kernel lengths and noise range are not given in a form we could read; we use ℓ = 8 samples and noise
-variances 10⁻⁴ … 10¹ (signal variance 1), stated in the parameters and in metrics.json.
+variances 10⁻⁴ … 10¹ (signal variance 1), stated in the parameters and in metrics.json; the setting of
+the authors' notebook is measured beside it (analytic CCA only).
 """
 
 from __future__ import annotations
@@ -43,6 +50,11 @@ class GPParams:
     sampled_sweep_every: int = 2  # sampled CCA at every k-th noise level of the sweep
     lobe_threshold: float = 0.1
     dt_ms: float = 10.0  # ms per sample (labels only)
+    # the authors' notebook (gaussian_processes.ipynb): RQ kernel, ℓ = 1 on np.linspace(−10, 10, 1000)
+    notebook_length: float = 999 / 20  # ≈ 50 samples
+    notebook_m: int = 75  # memory
+    notebook_h: int = 25  # horizon
+    notebook_noise_sd: tuple = (0.01, 0.1, 0.4)  # noise s.d.; the signal has variance 1
 
     def validate(self):
         if self.m < 2 or self.h < 1 or self.rank < 1 or self.rank > min(self.m, self.h):
@@ -55,6 +67,12 @@ class GPParams:
             raise ValueError(f"n_samples={self.n_samples} is too short for m + h = {self.m + self.h}")
         if any(v < 0 for v in self.noise_vars) or len(self.noise_vars) < 2:
             raise ValueError("noise_vars: at least two values >= 0")
+        if self.rank < 2:
+            raise ValueError(f"rank must be >= 2: the second filter ψ2 is measured (rank={self.rank})")
+        if any(v < 0 for v in self.notebook_noise_sd) or len(self.notebook_noise_sd) < 2 or \
+                self.notebook_m < 2 or self.notebook_h < 2 or self.notebook_length <= 0:
+            raise ValueError("notebook_noise_sd: at least two values >= 0; notebook_m, notebook_h >= 2; "
+                             "notebook_length > 0")
 
 
 def quick_params(p: GPParams) -> GPParams:
@@ -74,6 +92,23 @@ def _samples(p: GPParams, kind: str, rng) -> np.ndarray:
 
 def _cos(a, b) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def notebook_lobes(p: GPParams) -> dict:
+    """Analytic lobes of ψ1 and ψ2 (and ρ1, ρ2) of the RQ kernel at the authors' notebook setting
+    (``notebook_*`` parameters; noise given as s.d., the signal has variance 1)."""
+    out = {"notebook_rq_noise_sd": [float(v) for v in p.notebook_noise_sd], "notebook_rq_psi1_lobes": [],
+           "notebook_rq_psi2_lobes": [], "notebook_rq_rho1": [], "notebook_rq_rho2": []}
+    for sd in p.notebook_noise_sd:
+        a = cca.analytic_cca("rq", p.notebook_m, p.notebook_h, p.notebook_length, noise_var=sd ** 2,
+                             alpha=p.rq_alpha, rank=2, reg=p.reg)
+        out["notebook_rq_psi1_lobes"].append(cca.count_lobes(a.past_filters[0], p.lobe_threshold))
+        out["notebook_rq_psi2_lobes"].append(cca.count_lobes(a.past_filters[1], p.lobe_threshold))
+        out["notebook_rq_rho1"].append(float(a.rho[0]))
+        out["notebook_rq_rho2"].append(float(a.rho[1]))
+    out["notebook_rq_psi2_lobes_high_snr"] = out["notebook_rq_psi2_lobes"][0]
+    out["notebook_rq_psi2_lobes_low_snr"] = out["notebook_rq_psi2_lobes"][-1]
+    return out
 
 
 def run(ctx) -> dict:
@@ -103,33 +138,50 @@ def run(ctx) -> dict:
         metrics[f"{kind}_mi_sampled_nats"] = sa.mutual_information
         # SNR sweep
         lobes_an, lobes_sa, rho1_an, rho1_sa, mi_an, f_an = [], [], [], [], [], []
+        lobes2_an, lobes2_sa, rho2_an, f2_an = [], [], [], []
         for i, nv in enumerate(noise_vars):
             a = cca.analytic_cca(kind, p.m, p.h, p.length, noise_var=nv, alpha=p.rq_alpha, rank=p.rank,
                                  reg=p.reg)
             lobes_an.append(cca.count_lobes(a.past_filters[0], p.lobe_threshold))
+            lobes2_an.append(cca.count_lobes(a.past_filters[1], p.lobe_threshold))
             rho1_an.append(a.rho[0])
+            rho2_an.append(a.rho[1])
             mi_an.append(a.mutual_information)
             f_an.append(a.past_filters[0] / np.abs(a.past_filters[0]).max())
+            f2_an.append(a.past_filters[1] / np.abs(a.past_filters[1]).max())
             if i % p.sampled_sweep_every == 0 or i == len(noise_vars) - 1:
-                s = cca.past_future_cca(list(x + np.sqrt(nv) * noise), p.m, p.h, rank=1, reg=p.reg,
+                s = cca.past_future_cca(list(x + np.sqrt(nv) * noise), p.m, p.h, rank=2, reg=p.reg,
                                         method="toeplitz")
                 lobes_sa.append(cca.count_lobes(s.past_filters[0], p.lobe_threshold))
+                lobes2_sa.append(cca.count_lobes(s.past_filters[1], p.lobe_threshold))
                 rho1_sa.append(s.rho[0])
             else:
                 lobes_sa.append(-1)
+                lobes2_sa.append(-1)
                 rho1_sa.append(np.nan)
         metrics[f"{kind}_lobes_vs_noise"] = lobes_an
         metrics[f"{kind}_lobes_vs_noise_sampled"] = lobes_sa  # −1: not computed at that level
         metrics[f"{kind}_lobes_high_snr"] = lobes_an[0]
         metrics[f"{kind}_lobes_low_snr"] = lobes_an[-1]
+        metrics[f"{kind}_psi2_lobes_vs_noise"] = lobes2_an
+        metrics[f"{kind}_psi2_lobes_vs_noise_sampled"] = lobes2_sa  # −1: not computed at that level
+        metrics[f"{kind}_psi2_lobes_high_snr"] = lobes2_an[0]
+        metrics[f"{kind}_psi2_lobes_low_snr"] = lobes2_an[-1]
+        metrics[f"{kind}_rho2_vs_noise"] = [float(r) for r in rho2_an]
         results[kind] = (an, sa, np.array(f_an))
         arrays.update({f"{kind}_filters_analytic": an.past_filters, f"{kind}_filters_sampled": sa.past_filters,
                        f"{kind}_rho_analytic": an.rho, f"{kind}_rho_sampled": sa.rho,
                        f"{kind}_lobes_vs_noise": np.array(lobes_an), f"{kind}_rho1_vs_noise": np.array(rho1_an),
                        f"{kind}_rho1_vs_noise_sampled": np.array(rho1_sa), f"{kind}_mi_vs_noise": np.array(mi_an),
-                       f"{kind}_first_filter_vs_noise": np.array(f_an)})
+                       f"{kind}_first_filter_vs_noise": np.array(f_an),
+                       f"{kind}_psi2_lobes_vs_noise": np.array(lobes2_an),
+                       f"{kind}_second_filter_vs_noise": np.array(f2_an)})
         ctx.log(f"{kind}: ρ analytic {np.round(an.rho, 3)}, sampled {np.round(sa.rho, 3)}; "
-                f"lobes vs noise {lobes_an}")
+                f"lobes vs noise ψ1 {lobes_an}, ψ2 {lobes2_an}")
+    metrics.update(notebook_lobes(p))
+    ctx.log(f"authors' notebook setting (RQ, ℓ={p.notebook_length:.4g}, m={p.notebook_m}, h={p.notebook_h}), "
+            f"noise s.d. {list(p.notebook_noise_sd)}: lobes ψ1 {metrics['notebook_rq_psi1_lobes']}, "
+            f"ψ2 {metrics['notebook_rq_psi2_lobes']}")
     if "ou" in p.kernels:
         metrics["ou_rho1_expected"] = float(np.exp(-1.0 / p.length))
         clean = cca.analytic_cca("ou", p.m, p.h, p.length, rank=2, reg=0.0)
@@ -176,10 +228,12 @@ def _figures(ctx, p, results, noise_vars, metrics):
     ctx.writer.save_figure(fig, "gp_filters")
 
     fig, axes = plt.subplots(1, 1 + len(kinds), figsize=(4 * (1 + len(kinds)), 3.4))
-    for kind in kinds:
-        axes[0].semilogx(noise_vars, metrics[f"{kind}_lobes_vs_noise"], "o-", label=kind)
+    for k, kind in enumerate(kinds):
+        axes[0].semilogx(noise_vars, metrics[f"{kind}_lobes_vs_noise"], "o-", color=f"C{k}", label=f"{kind} ψ1")
+        axes[0].semilogx(noise_vars, metrics[f"{kind}_psi2_lobes_vs_noise"], "s--", color=f"C{k}",
+                         label=f"{kind} ψ2")
     axes[0].set_xlabel("noise variance (signal variance 1)")
-    axes[0].set_ylabel("lobes of ψ1")
+    axes[0].set_ylabel("lobes of ψ1 (solid), ψ2 (dashed)")
     axes[0].legend(fontsize=7)
     for ax, kind in zip(axes[1:], kinds):
         f = results[kind][2]
@@ -212,6 +266,12 @@ PROTOCOL = Protocol(
               lambda v: v == 1, "{:d}"),
         Claim("rq_lobes_low_snr", "lobes of ψ1, RQ kernel, highest noise", "1 (Fig 3)", "1",
               lambda v: v == 1, "{:d}"),
+        Claim("rq_psi2_lobes_high_snr", "lobes of ψ2, RQ kernel, lowest noise", "3 (Fig 3C)", "≥ 3",
+              lambda v: v >= 3, "{:d}"),
+        Claim("rq_psi2_lobes_low_snr", "lobes of ψ2, RQ kernel, highest noise", "1 (Fig 3C)", "1",
+              lambda v: v == 1, "{:d}"),
+        Claim("notebook_rq_psi2_lobes_low_snr", "lobes of ψ2, RQ kernel at the authors' notebook setting, noise "
+              "s.d. 0.4", "1 (Fig 3C)", "1", lambda v: v == 1, "{:d}"),
         Claim("rq_rho_max_abs_diff", "max |ρ analytic − ρ sampled| (RQ)", "analytic = sampled", "≤ 0.03",
               lambda v: v <= 0.03),
     ],
