@@ -227,11 +227,11 @@ def resolve_protocol(spec) -> Protocol:
         return load_protocol_file(spec)
     if not isinstance(spec, str):
         raise ProtocolError(f"protocol {spec!r}: expected a name, a .py file, a module or a Protocol")
+    if spec.endswith(".py") or "/" in spec or "\\" in spec:  # a file: no need to import the registry
+        return load_protocol_file(spec)
     table = protocols()
     if spec in table:
         return table[spec]
-    if spec.endswith(".py") or "/" in spec or "\\" in spec:
-        return load_protocol_file(spec)
     if all(part.isidentifier() for part in spec.split(".")):
         try:
             module = importlib.import_module(spec)
