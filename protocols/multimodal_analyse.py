@@ -7,7 +7,17 @@ Reads the training stage of ``multimodal.train`` with the same parameters, seed 
 if it is not cached) and measures, for the LCA hierarchy and the FFA baseline, on the joint layer P1
 (:mod:`analysis.multimodal`):
 
-* invariant neurons: for each of the ``top_people`` most frequent people, the P1 unit with the largest
+* the paper's test (Figs 6–7), first: for each of the ``top_people`` most frequent people (the most
+  frequent, George W Bush at full data scale, stands in for the paper's augmented Halle Berry), the P1 unit
+  with the largest mean activation difference over the person's face + name *training pairs* against all
+  other pairs; a threshold fixed on face-only training codes; then the face-only test AUC, the accuracy on
+  up to 75 of the person's test faces + as many random other test faces ("thresholding it gives nearly 90 %
+  accuracy"), and the rank of the person's own name among all names (name-only input).  Controls: the
+  same for the autoencoder's joint layer, and with selection on face-only training codes for the LCA's V1
+  units and for pixels; a label-permutation null (selection and test on shuffled training and test
+  labels, 200 draws) for the most frequent person.  The paper's claim holds for a person when AUC ≥ 0.9,
+  accuracy ≥ 0.85 and the name ranks first (``*_paper_n_pass``);
+* invariant neurons, stricter secondary statistic: for each of the ``top_people``, the P1 unit with the largest
   ROC AUC for that person vs all others on face-only presentations of the *training* faces; that
   unit's AUC on face-only *test* faces and on the name-only presentations (one name per person; the
   AUC then is the fraction of other names that drive the unit less).  Paper: AUC ≥ 0.9 in both
@@ -63,6 +73,48 @@ def model_metrics(a, model: str, n_top: int) -> tuple[dict, dict]:
     return m, extra
 
 
+N_PERM = 200  # label permutations of the null
+N_TEST = 75  # test faces of the person (and as many of others) in the paper's accuracy
+
+
+def paper_test(a, kind: str, n_top: int, seed: int) -> tuple[dict, dict]:
+    """The paper's per-person test for ``kind`` in lca, ffa (joint layers), v1, pixels (controls)."""
+    n_people = len(a["names"])
+    if kind in ("lca", "ffa"):
+        sel, thr, test, names = (a[f"{kind}_P1_both_train"], a[f"{kind}_P1_face_train"], a[f"{kind}_P1_face_test"],
+                                 a[f"{kind}_P1_name"])
+    elif kind == "v1":
+        sel = thr = a["lca_V1_face_train"]
+        test, names = a["lca_V1_face_test"], None
+    else:
+        sel = thr = a["face_train"].reshape(len(a["y_train"]), -1)
+        test, names = a["face_test"].reshape(len(a["y_test"]), -1), None
+    rows = [mm.paper_unit_test(sel, a["y_train"], thr, a["y_train"], test, a["y_test"], k, name_acts=names,
+                               n_test=N_TEST, seed=seed * 1000 + k) for k in range(min(n_top, n_people))]
+    auc = np.array([r["auc_face"] for r in rows])
+    acc = np.array([r["accuracy"] for r in rows])
+    m = {f"{kind}_paper_auc_face_top1": float(auc[0]), f"{kind}_paper_accuracy_top1": float(acc[0]),
+         f"{kind}_paper_auc_face_mean": float(auc.mean()), f"{kind}_paper_accuracy_mean": float(acc.mean()),
+         f"{kind}_paper_best_person_auc_face": float(auc.max()),
+         f"{kind}_paper_best_person": str(a["people"][int(np.argmax(auc))])}
+    table = {"person": [str(x) for x in a["people"][:len(rows)]], "unit": [r["unit"] for r in rows],
+             "auc_face": auc.round(4).tolist(), "accuracy": acc.round(4).tolist(),
+             "n_test_each": [r["n_test_each"] for r in rows]}
+    if names is not None:
+        rank = np.array([r["name_rank"] for r in rows])
+        m[f"{kind}_paper_name_rank_top1"] = int(rank[0])
+        m[f"{kind}_paper_best_person_name_rank"] = int(rank[int(np.argmax(auc))])
+        m[f"{kind}_paper_n_pass"] = int(np.sum((auc >= 0.9) & (acc >= 0.85) & (rank == 1)))
+        table["name_rank"] = rank.tolist()
+        null = mm.permutation_null(sel, a["y_train"], test, a["y_test"], 0, n_perm=N_PERM, seed=seed)
+        m[f"{kind}_paper_null_auc_mean"] = float(null.mean())
+        m[f"{kind}_paper_null_auc_sd"] = float(null.std(ddof=1))
+        m[f"{kind}_paper_null_auc_p95"] = float(np.percentile(null, 95))
+        m[f"{kind}_multimodal_fraction_all_units"] = mm.multimodal_fraction_all(test, names)
+    m[f"{kind}_paper_table"] = table
+    return m, table
+
+
 def run(ctx) -> dict:
     p: MultimodalParams = ctx.params
     p.validate()
@@ -78,6 +130,17 @@ def run(ctx) -> dict:
         ctx.log("the cached training stage predates stored test faces: no pixels_identity_accuracy")
     metrics["lca_V1_identity_accuracy"] = mm.linear_identity_accuracy(a["lca_V1_face_train"], a["y_train"],
                                                                    a["lca_V1_face_test"], a["y_test"])
+    if "lca_P1_both_train" in a:
+        kinds = ["lca"] + (["ffa"] if "ffa_P1_both_train" in a else []) + ["v1"] + (["pixels"] if "face_test" in a
+                                                                                 else [])
+        for kind in kinds:
+            m, _ = paper_test(a, kind, p.top_people, ctx.seed)
+            metrics.update(m)
+            ctx.log(f"paper's test, {kind}: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                                                          for k, v in m.items() if not k.endswith("_paper_table")))
+    else:
+        ctx.log("the cached training stage predates the training-pair codes: the paper's test is skipped "
+                "(rerun multimodal.train without --resume)")
     extras = {}
     for model in models:
         m, extras[model] = model_metrics(a, model, p.top_people)
@@ -165,6 +228,21 @@ PROTOCOL = Protocol(
     quick=quick_params,
     run=run,
     claims=[
+        Claim("lca_paper_auc_face_top1", "LCA, paper's test, most frequent person: face-only test AUC of the unit "
+              "chosen on training pairs", "high (Fig 7)", "≥ 0.9", lambda v: v >= 0.9, "{:.3f}"),
+        Claim("lca_paper_accuracy_top1", "LCA, paper's test, most frequent person: accuracy, person's test faces + "
+              "as many others, threshold from training", "nearly 90 % (Fig 7)", "≥ 0.85", lambda v: v >= 0.85,
+              "{:.3f}"),
+        Claim("lca_paper_name_rank_top1", "LCA, paper's test, most frequent person: rank of the own name among all "
+              "names", "1 (the unit answers the name, Fig 6)", "1", lambda v: v == 1, "{:d}"),
+        Claim("lca_paper_best_person_auc_face", "LCA, paper's test: best face-only test AUC over the most frequent "
+              "people (the paper shows its best example)", "high (Fig 7)", "≥ 0.9", lambda v: v >= 0.9, "{:.3f}"),
+        Claim("lca_paper_n_pass", "LCA, paper's test: people with AUC ≥ 0.9, accuracy ≥ 0.85 and own name first",
+              "≥ 1 (Halle Berry)", "≥ 1", lambda v: v >= 1, "{:d}"),
+        Claim("lca_paper_null_auc_p95", "LCA, paper's test: 95th percentile of the AUC under shuffled training and "
+              "test labels (null)", "—", "far below the measured AUC", None, "{:.3f}"),
+        Claim("ffa_paper_auc_face_top1", "Autoencoder, paper's test, most frequent person: face-only test AUC",
+              "— (no invariant units)", "< LCA", None, "{:.3f}"),
         Claim("lca_auc_face_top5_min", "LCA: min face-only AUC, 5 most frequent people", "≥ 0.9 (Fig 7)", "≥ 0.9",
               lambda v: v >= 0.9, "{:.3f}"),
         Claim("lca_auc_name_top5_min", "LCA: min name-only AUC, 5 most frequent people", "≥ 0.9 (Fig 7)", "≥ 0.9",

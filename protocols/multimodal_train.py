@@ -238,6 +238,7 @@ def _lca_stage(ctx, p, D, arrays):
         t0 = time.perf_counter()
         conds = {
             "face_train": {"face": D["face_train"]},
+            "both_train": {"face": D["face_train"], "name": D["names"][D["y_train"]]},  # the paper's selection set
             "face_test": {"face": D["face_test"]},
             "name": {"name": D["names"]},
             "both_test": {"face": D["face_test"], "name": D["names"][D["y_test"]]},
@@ -275,6 +276,7 @@ def _ffa_stage(ctx, p, D, arrays):
     ctx.log(f"FFA trained {p.ffa_epochs} epochs in {arrays['ffa_train_s']:.1f} s, final loss {loss[-1]:.4g}"
             if loss else "FFA not trained (ffa_epochs = 0)")
     arrays["ffa_P1_face_train"] = ffa.encode(faces=D["face_train"])
+    arrays["ffa_P1_both_train"] = ffa.encode(faces=D["face_train"], names=D["names"][D["y_train"]])
     arrays["ffa_P1_face_test"] = ffa.encode(faces=D["face_test"])
     arrays["ffa_P1_name"] = ffa.encode(names=D["names"])
     arrays["ffa_P1_both_test"] = ffa.encode(faces=D["face_test"], names=D["names"][D["y_test"]])

@@ -117,11 +117,39 @@ def test_auc_and_best_unit():
         mm.auc_per_unit(acts, np.zeros(40, bool))
 
 
+def test_paper_unit_test_by_hand():
+    # selection: unit 1 has the largest mean difference for person 0 (3 - 0.5 = 2.5 vs unit 0's 1 - 0 = 1)
+    sel = np.array([[1, 3, 0], [1, 3, 0], [0, 0, 5], [0, 1, 5]], dtype=float)
+    lab = np.array([0, 0, 1, 2])
+    assert mm.mean_difference_unit(sel, lab, 0) == (1, pytest.approx(2.5))
+    # threshold on training scores: 0.2, 0.4 (others) / 0.6, 0.8 (person) -> 0.5 separates perfectly
+    assert mm.balanced_threshold([0.2, 0.6, 0.4, 0.8], [False, True, False, True]) == pytest.approx(0.5)
+    # a constant score cannot separate: the threshold lies below it (everything counts as the person)
+    assert mm.balanced_threshold([1.0, 1.0], [True, False]) == pytest.approx(0.0)
+    names = np.array([[0, 0.5, 0], [0, 0.9, 0], [0, 0.1, 0]])
+    assert mm.name_rank(names, 1, 0) == 2 and mm.name_rank(names, 1, 1) == 1
+    assert mm.name_rank(names, 0, 0) == 3  # silent for every name: last, not first
+    thr_acts = np.array([[0, 0.6, 0], [0, 0.8, 0], [0, 0.2, 0], [0, 0.4, 0]])
+    test = np.array([[0, 0.7, 0], [0, 0.3, 0], [0, 0.45, 0], [0, 0.9, 0], [0, 0.1, 0], [0, 0.55, 0]])
+    tlab = np.array([0, 0, 1, 1, 2, 2])
+    r = mm.paper_unit_test(sel, lab, thr_acts, np.array([0, 0, 1, 2]), test, tlab, 0, name_acts=names, n_test=2)
+    assert r["unit"] == 1 and r["threshold"] == pytest.approx(0.5) and r["name_rank"] == 2
+    assert r["n_test_each"] == 2
+    # person 0: 0.7 (> 0.5, right) and 0.3 (wrong); two of the others {0.45, 0.9, 0.1, 0.55}
+    assert r["auc_face"] == pytest.approx((3 + 1) / 8)
+    assert r["accuracy"] in (0.25, 0.5, 0.75)
+    null = mm.permutation_null(sel, lab, test, tlab, 0, n_perm=20)
+    assert null.shape == (20,) and np.all((null >= 0) & (null <= 1))
+    with pytest.raises(ValueError, match="person 5"):
+        mm.mean_difference_unit(sel, lab, 5)
+
+
 def test_multimodal_fraction_sparsity_and_name_decoding():
     face = np.array([[1, 0, 0, 2], [1, 0, 0, 0], [1, 0, 0, 0]], dtype=float)
     name = np.array([[0, 3, 0, 1], [0, 0, 0, 0]], dtype=float)
     # responsive: face -> units 0, 3; name -> units 1, 3; both: 3 of {0, 1, 3}
     assert mm.multimodal_fraction(face, name, min_frac=0.3) == pytest.approx(1 / 3)
+    assert mm.multimodal_fraction_all(face, name, min_frac=0.3) == pytest.approx(1 / 4)
     assert mm.active_fraction(face) == pytest.approx(4 / 12)
     names = np.random.default_rng(0).random((4, 8, 16))
     acc, pred = mm.nearest_name_top1(names[[2, 0, 1]] * 3 + 0.5, names, [2, 0, 1])
@@ -187,3 +215,28 @@ def test_vision_conv_option_and_paper_size_configuration():
     v1 = paper.layers()[0]
     assert v1.is_conv and v1.conv_params().out_shape == (64, 32, 32) and v1.in_shape == (3, 64, 64)
     assert all(getattr(paper, k) == v for k, v in PAPER_SIZE.items())
+
+
+def test_paper_test_finds_a_planted_multimodal_unit_and_the_null_does_not():
+    from b2models.protocols.multimodal_analyse import paper_test
+
+    rng = np.random.default_rng(3)
+    n_people, n_units = 6, 40
+    y_train, y_test = np.repeat(np.arange(n_people), 12), np.repeat(np.arange(n_people), 6)
+
+    def codes(y, plant):
+        x = rng.random((len(y), n_units)) * (rng.random((len(y), n_units)) < 0.2)
+        x[:, 7] = plant * (y == 0) * (1 + rng.random(len(y))) + 0.3 * rng.random(len(y))
+        return x
+
+    names = rng.random((n_people, n_units)) * 0.5
+    names[0, 7] = 3.0
+    a = {"names": np.zeros((n_people, 10)), "people": np.array([f"p{k}" for k in range(n_people)]),
+         "y_train": y_train, "y_test": y_test,
+         "lca_P1_both_train": codes(y_train, 2.0), "lca_P1_face_train": codes(y_train, 1.0),
+         "lca_P1_face_test": codes(y_test, 1.0), "lca_P1_name": names}
+    m, table = paper_test(a, "lca", 3, seed=1)
+    assert table["unit"][0] == 7, "the selection on training pairs should find the planted unit"
+    assert m["lca_paper_auc_face_top1"] > 0.95 and m["lca_paper_accuracy_top1"] >= 0.85
+    assert m["lca_paper_name_rank_top1"] == 1 and m["lca_paper_n_pass"] == 1
+    assert m["lca_paper_null_auc_p95"] < 0.8, "a null selection should not reach the planted unit's AUC"
