@@ -99,7 +99,10 @@ class FFA:
 
     def fit(self, faces, names, epochs: int | None = None, verbose: int = 0) -> list:
         faces, names = self._inputs(faces, names)
-        hist = self.model.fit([faces, names], [faces, names], epochs=self.p.epochs if epochs is None else epochs,
+        epochs = self.p.epochs if epochs is None else epochs
+        if epochs == 0:  # nothing to train (keras records no loss then)
+            return []
+        hist = self.model.fit([faces, names], [faces, names], epochs=epochs,
                               batch_size=self.p.batch, shuffle=True, verbose=verbose)
         return list(map(float, hist.history["loss"]))
 

@@ -35,6 +35,10 @@ the shared 2-core machine (cpp): default 956 s in all (build 150 s, 200 training
 ``--quick`` 96 s with a compiled binary (381 s including the first compile).  Convolutional V1 for the
 CPU (``--set vision=conv``): 16 kernels 8×8, stride 4, padding 4 on the 32×32 faces → 16×9×9 = 1296 code
 units (1.3× overcomplete), kernels started from face patches (:func:`models.lca_conv.patch_kernels`).
+``--set scale=data`` selects :data:`DATA_SIZE`: the paper's data scale (all 423 LFW people with ≥ 5 images,
+5,985 images split per person by image, a 512-unit P1, 2 epochs) at the CPU layer sizes.  Training writes a
+checkpoint every ``checkpoint_every`` presentations (dictionaries, presentation order, position, random
+state), and ``--resume`` continues an interrupted run from the last one; a progress bar shows the ETA.
 ``--set scale=paper`` selects :data:`PAPER_SIZE` (for a GPU; not run here): all people, 64×64 RGB faces,
 128×16 names, conv V1 of 64 kernels 7×7 stride 2, dense V2/V3/T1/T2 of 512, P1 512, 400 iterations,
 3 epochs.
@@ -86,7 +90,8 @@ class MultimodalParams:
     conv_stride: int = 4  # conv V1: stride s
     conv_pad: int = 4  # conv V1: zero padding on each side
     face_channels: int = 1  # 1: gray faces, 3: RGB (channel-major)
-    scale: str = "cpu"  # 'cpu' (the values above) or 'paper' (PAPER_SIZE replaces them; for a GPU)
+    scale: str = "cpu"  # 'cpu' (the values above), 'data' (DATA_SIZE: the paper's data, CPU layers), 'paper'
+    checkpoint_every: int = 1000  # training presentations between checkpoints (rounded up to whole chunks)
 
     def validate(self):
         if self.vision not in VISION_KINDS:
@@ -95,7 +100,7 @@ class MultimodalParams:
             raise ValueError(f"scale={self.scale!r}: expected one of {SCALES}")
         if self.face_channels not in (1, 3):
             raise ValueError(f"face_channels={self.face_channels} must be 1 (gray) or 3 (RGB)")
-        if self.scale == "paper":
+        if self.scale in ("paper", "data"):
             return self.effective().validate()
         if self.n_people < 2 or self.max_train < 1 or self.max_test < 1:
             raise ValueError(f"need n_people >= 2, max_train >= 1, max_test >= 1 "
@@ -108,6 +113,8 @@ class MultimodalParams:
             raise ValueError("need at least one vision and one text layer and p_atoms >= 1")
         if min(self.v_atoms + self.t_atoms) < 1:
             raise ValueError(f"v_atoms={self.v_atoms}, t_atoms={self.t_atoms}: every layer needs >= 1 atom")
+        if self.checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every={self.checkpoint_every} must be >= 1 (training presentations)")
         if self.epochs < 1 or self.chunk < 1 or self.ffa_epochs < 0:
             raise ValueError(f"epochs={self.epochs}, chunk={self.chunk} must be >= 1, ffa_epochs >= 0")
         if min(self.lam_input, self.lam_hidden) < 0:
@@ -118,9 +125,12 @@ class MultimodalParams:
         self.layers()  # conv geometry: one clear error naming the parameter
 
     def effective(self) -> MultimodalParams:
-        """The parameters actually used: with ``scale='paper'`` the values of :data:`PAPER_SIZE`."""
+        """The parameters actually used: with ``scale='paper'`` the values of :data:`PAPER_SIZE`, with
+        ``scale='data'`` those of :data:`DATA_SIZE`."""
         if self.scale == "paper":
             return dataclasses.replace(self, **PAPER_SIZE, scale="cpu")
+        if self.scale == "data":
+            return dataclasses.replace(self, **DATA_SIZE, scale="cpu")
         return self
 
     def lca_params(self) -> LCAParams:
@@ -153,7 +163,7 @@ class MultimodalParams:
 
 
 VISION_KINDS = ("dense", "conv")
-SCALES = ("cpu", "paper")
+SCALES = ("cpu", "data", "paper")
 
 #: the paper-size configuration (``--set scale=paper``; for a GPU, not run here): all 423 people, 64×64
 #: RGB faces, 128×16 names, conv V1 of 64 kernels 7×7 stride 2 (the paper's first vision layer), joint
@@ -162,6 +172,11 @@ SCALES = ("cpu", "paper")
 PAPER_SIZE = dict(n_people=423, max_train=10_000, max_test=10_000, face_size=64, face_channels=3, name_pool=1,
                   vision="conv", conv_kernels=64, conv_kernel_size=7, conv_stride=2, conv_pad=3,
                   v_atoms=(64, 512, 512), t_atoms=(512, 512), p_atoms=512, n_iter=400, epochs=3, chunk=100)
+
+
+#: the paper's data at the CPU layer sizes: every LFW person with >= 5 images (423 people, 5,985 images, split per
+#: person by image), a joint layer of 512 units and 2 epochs; the rest as the CPU defaults
+DATA_SIZE = dict(n_people=423, max_train=10_000, max_test=10_000, p_atoms=512, epochs=2)
 
 
 def quick_params(p: MultimodalParams) -> MultimodalParams:
@@ -222,17 +237,8 @@ def _lca_stage(ctx, p, D, arrays):
         init = {"face": D["face_train"][pick], "name": D["names"][D["y_train"][pick]]}
         net.phi.update(greedy_data_init(layers, init, p.n_iter, float(p.dt / p.tau), rng))
         ctx.log(f"LCA hierarchy built in {arrays['lca_build_s']:.1f} s ({ctx.backend})")
-        t0 = time.perf_counter()
-        err_hist = []
-        for ep in range(p.epochs):
-            order = rng.permutation(n_train)
-            out = net.present({"face": D["face_train"][order], "name": D["names"][D["y_train"][order]]},
-                              learn=True, seed=ctx.seed * 7919 + ep, progress=ctx.progress)
-            err = np.sum((D["face_train"][order] - net.reconstruct("V1", out["V1"]["a"])) ** 2, axis=1)
-            err_hist.append(float(np.mean(err)))
-            ctx.log(f"LCA epoch {ep + 1}/{p.epochs}: V1 relative reconstruction error {err_hist[-1]:.3f}, "
-                    f"P1 active {np.mean(out['P1']['a'] > 0):.3f}")
-        arrays["lca_train_s"] = time.perf_counter() - t0
+        err_hist, train_s = _train_with_checkpoints(ctx, p, D, net, rng)
+        arrays["lca_train_s"] = train_s
         arrays["lca_train_presentations"] = p.epochs * n_train
         arrays["lca_v1_error_by_epoch"] = np.array(err_hist)
         t0 = time.perf_counter()
@@ -255,6 +261,72 @@ def _lca_stage(ctx, p, D, arrays):
     phis = {k[len("lca_phi_"):]: v for k, v in arrays.items() if k.startswith("lca_phi_")}
     arrays["lca_name_from_face"] = top_down(phis, layers, arrays["lca_P1_face_test"], path,
                                             part_offset=p.v_atoms[-1], part_size=p.t_atoms[-1])
+
+
+def _checkpoint_path(ctx, p):
+    if ctx.cache is None:
+        return None
+    return ctx.cache.path("multimodal_train_checkpoint", {"params": p, "seed": ctx.seed, "backend": ctx.backend})
+
+
+def _train_with_checkpoints(ctx, p, D, net, rng) -> tuple[list, float]:
+    """``p.epochs`` passes over the shuffled training pairs, in blocks of whole chunks; after each block the
+    dictionaries, the epoch's presentation order, the position, the random state and the errors so far are
+    written (atomically) to a checkpoint, which ``--resume`` continues from.  The LCA dynamics are
+    deterministic, so a resumed run learns exactly what an uninterrupted one does.  Returns the V1
+    reconstruction error per epoch and the training time (of this and earlier, interrupted runs)."""
+    import json
+
+    from b2models.results import atomic_write, npz_bytes
+
+    n_train = len(D["y_train"])
+    block = -(-p.checkpoint_every // p.chunk) * p.chunk
+    ckpt = _checkpoint_path(ctx, p)
+    ep0, start, order, err_hist, err_sum, spent = 0, 0, None, [], 0.0, 0.0
+    if ctx.resume and ckpt is not None and ckpt.exists():
+        try:
+            with np.load(ckpt, allow_pickle=False) as z:
+                c = {k: z[k] for k in z.files}
+            phi = {k[len("phi_"):]: c[k] for k in c if k.startswith("phi_")}
+            if set(phi) != set(net.phi):
+                raise ValueError(f"layers {sorted(phi)} instead of {sorted(net.phi)}")
+            net.phi.update(phi)
+            ep0, start, order = int(c["epoch"]), int(c["start"]), c["order"]
+            err_hist, err_sum, spent = list(c["err_hist"]), float(c["err_sum"]), float(c["train_s"])
+            rng.bit_generator.state = json.loads(str(c["rng_state"]))
+            ctx.log(f"--resume: training continues from epoch {ep0 + 1}, presentation {start} ({ckpt})")
+        except Exception as err:  # unreadable or foreign: start over, say so
+            ctx.log(f"--resume: checkpoint {ckpt} cannot be used ({err}); training starts from the beginning")
+            ep0, start, order, err_hist, err_sum, spent = 0, 0, None, [], 0.0, 0.0
+    bar = ctx.progress(total=p.epochs * n_train, initial=min(ep0, p.epochs) * n_train + start,
+                       desc="LCA training presentations", unit="pres")
+    t0 = time.perf_counter()
+    try:
+        for ep in range(ep0, p.epochs):
+            if order is None or start == 0:
+                order = rng.permutation(n_train)
+            for s0 in range(start, n_train, block):
+                idx = order[s0:s0 + block]
+                out = net.present({"face": D["face_train"][idx], "name": D["names"][D["y_train"][idx]]},
+                                  learn=True, seed=ctx.seed * 7919 + ep)
+                err_sum += float(np.sum((D["face_train"][idx] - net.reconstruct("V1", out["V1"]["a"])) ** 2))
+                bar.update(len(idx))
+                nxt = (ep, s0 + len(idx)) if s0 + len(idx) < n_train else (ep + 1, 0)
+                if nxt[1] == 0:
+                    err_hist.append(err_sum / n_train)
+                    ctx.log(f"LCA epoch {ep + 1}/{p.epochs}: V1 relative reconstruction error {err_hist[-1]:.3f}, "
+                            f"P1 active (last block) {np.mean(out['P1']['a'] > 0):.3f}")
+                    err_sum = 0.0
+                if ckpt is not None:
+                    state = {f"phi_{k}": v for k, v in net.phi.items()}
+                    state.update(epoch=nxt[0], start=nxt[1], order=order, err_hist=np.array(err_hist),
+                                 err_sum=err_sum, train_s=spent + time.perf_counter() - t0,
+                                 rng_state=np.array(json.dumps(rng.bit_generator.state)))
+                    atomic_write(ckpt, npz_bytes(state))
+            start = 0
+    finally:
+        bar.close()
+    return err_hist, spent + time.perf_counter() - t0
 
 
 def _ffa_stage(ctx, p, D, arrays):
@@ -289,7 +361,11 @@ def train_stage(ctx, p: MultimodalParams, reuse: bool = False) -> dict:
     p.validate()
     p = p.effective()
     stage = {"params": p, "seed": ctx.seed, "backend": ctx.backend}
-    return ctx.cached_stage("multimodal_train", stage, lambda: _train(ctx, p), "training stage", reuse=reuse)
+    arrays = ctx.cached_stage("multimodal_train", stage, lambda: _train(ctx, p), "training stage", reuse=reuse)
+    ckpt = _checkpoint_path(ctx, p)
+    if ckpt is not None and ckpt.exists():  # the stage is cached: its training checkpoint is no longer needed
+        ckpt.unlink()
+    return arrays
 
 
 def _train(ctx, p: MultimodalParams) -> dict:

@@ -240,3 +240,42 @@ def test_paper_test_finds_a_planted_multimodal_unit_and_the_null_does_not():
     assert m["lca_paper_auc_face_top1"] > 0.95 and m["lca_paper_accuracy_top1"] >= 0.85
     assert m["lca_paper_name_rank_top1"] == 1 and m["lca_paper_n_pass"] == 1
     assert m["lca_paper_null_auc_p95"] < 0.8, "a null selection should not reach the planted unit's AUC"
+
+
+def test_training_interrupted_then_resumed_learns_what_an_uninterrupted_run_does(tmp_path, monkeypatch):
+    import b2models
+    from b2models.models.lca import LCAHierarchy
+
+    try:
+        from b2models.data.loaders import lfw_people
+
+        lfw_people()
+    except Exception:
+        pytest.skip("LFW not available (b2models data fetch lfw)")
+    small = dict(n_people=4, max_train=6, max_test=2, v_atoms=(16, 16, 16), t_atoms=(16, 16), p_atoms=16, n_iter=20,
+                 epochs=2, chunk=8, checkpoint_every=8, ffa_epochs=0)
+    whole = b2models.run("multimodal.train", backend="numpy", quick=True, out=tmp_path / "a", **small)
+
+    calls = {"n": 0}
+    present = LCAHierarchy.present
+
+    def interrupted(self, *a, **kw):
+        if kw.get("learn"):
+            calls["n"] += 1
+            if calls["n"] == 4:  # the second epoch's first block: after 3 checkpoints
+                raise KeyboardInterrupt
+        return present(self, *a, **kw)
+
+    monkeypatch.setattr(LCAHierarchy, "present", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        b2models.run("multimodal.train", backend="numpy", quick=True, out=tmp_path / "b", **small)
+    ckpts = list((tmp_path / "b" / "cache" / "multimodal_train_checkpoint").glob("*.npz"))
+    assert len(ckpts) == 1, "the interrupted run should leave one training checkpoint"
+    monkeypatch.setattr(LCAHierarchy, "present", present)
+    resumed = b2models.run("multimodal.train", backend="numpy", quick=True, out=tmp_path / "b", resume=True, **small)
+    assert "training continues from epoch 2, presentation 0" in resumed.log
+    for k, v in whole.arrays.items():
+        if k.startswith("lca_phi"):
+            np.testing.assert_allclose(resumed.arrays[k], v, rtol=1e-10, atol=1e-12, err_msg=k)
+    np.testing.assert_allclose(resumed.arrays["lca_v1_error_by_epoch"], whole.arrays["lca_v1_error_by_epoch"])
+    assert not ckpts[0].exists(), "the checkpoint of a finished, cached training stage should be removed"
