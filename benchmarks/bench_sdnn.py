@@ -16,7 +16,16 @@ Per image, three numbers: ``s_per_image`` = wall time of the whole run (binary s
 by the images of the chunk; ``network_s_per_image`` = the binary's own timing of its network loop (start-up
 excluded: Brian2's last_run_info) per image; ``cpu_s_per_image`` = CPU time of the binary minus that of a
 run on blank images, per image (less sensitive to other load on a shared machine). The load average at the
-start and end is recorded. The reference is the numba CPU port of the public implementation (0.065 s per
+start and end is recorded.
+
+Work per second (``work``): a second network with spike recording runs the first ``--work-images`` images
+of the chunk forward (same kernels and thresholds) and counts the synaptic events the forward pass
+executes (every spike of a layer times the number of synapses it drives: conv, pooling and lateral
+inhibition); ``events_per_s`` divides them by the forward ``network_s_per_image``.  Beside it, the
+multiply-adds a dense, time-stepped implementation does for the same forward pass (every conv layer's
+full convolution at each of the forward steps, as dense libraries compute it) per second of the same
+run, and both as fractions of the numpy float64 GEMM multiply-adds/s measured at the start
+(``benchmarks/_machine.py``). The reference is the numba CPU port of the public implementation (0.065 s per
 image forward, 0.07 s per STDP iteration on this machine kind); the ratios use ``network_s_per_image``.
 
     python benchmarks/bench_sdnn.py [--chunk 50] [--learn-images 100] [--backend cpp]
@@ -29,10 +38,14 @@ import json
 import os
 import platform
 import resource
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import fraction_of_peak, machine_end, machine_start  # noqa: E402
 
 REFERENCE = {"forward_s_per_image": 0.065, "stdp_s_per_iteration": 0.07,
              "source": "numba CPU port of the public implementation, same machine kind"}
@@ -74,15 +87,60 @@ def _per_image(res, cpu, loop, blank_cpu, n):
     return out
 
 
+def conv_out_degree(in_shape, maps: int, size: int) -> np.ndarray:
+    """Synapses driven by each input unit (C, H, W) of a 'same' conv layer (stride 1, padding size//2)."""
+    C, H, W = in_shape
+    r = size // 2
+
+    def reach(n):
+        i = np.arange(n)
+        return np.minimum(i + r, n - 1) - np.maximum(i - r, 0) + 1
+
+    return np.broadcast_to(maps * reach(H)[:, None] * reach(W)[None, :], (C, H, W)).ravel()
+
+
+def forward_work(net, rec) -> dict:
+    """Synaptic events per image of a recorded forward pass, and the dense multiply-adds of the same pass."""
+    from b2models.models.sdnn import ConvSpec, pool_connectivity
+
+    n = rec["input_ts"].shape[0]
+    events = np.zeros(n)
+    by_layer = {}
+    dense = 0.0
+    in_ts = rec["input_ts"]
+    shape = net.in_shape
+    for li, spec in enumerate(net.layers):
+        fired = in_ts < 1e8  # (n, units of the layer's input): spikes of the previous layer
+        if isinstance(spec, ConvSpec):
+            deg = conv_out_degree(shape, spec.maps, spec.size)
+            M, H, W = net.shapes[li + 1]
+            dense += float(M * H * W * shape[0] * spec.size ** 2 * net.t_fwd)
+        else:
+            pre, _ = pool_connectivity(shape, spec)
+            deg = np.bincount(pre, minlength=int(np.prod(shape)))
+        e = fired.astype(float) @ deg
+        out_ts = rec[f"ts{li}"]
+        M = net.shapes[li + 1][0]
+        if getattr(spec, "inhibition", False) and M > 1:  # lateral inhibition: every spike reaches M - 1 units
+            e = e + (out_ts < 1e8).sum(axis=1) * (M - 1)
+        by_layer[f"L{li + 1}_{type(spec).__name__}"] = float(e.mean())
+        events += e
+        in_ts, shape = out_ts, net.shapes[li + 1]
+    return {"events_per_image": float(events.mean()), "events_per_image_by_layer": by_layer,
+            "dense_multiply_adds_per_image": dense, "images": int(n)}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--chunk", type=int, default=50, help="images per binary run")
     ap.add_argument("--learn-images", type=int, default=100, help="learning images per layer for the stage timing")
     ap.add_argument("--backend", default="cpp", choices=["cpp", "cuda", "cython"])
+    ap.add_argument("--work-images", type=int, default=10, help="images of the recorded run that counts events "
+                    "(0: no work count)")
     ap.add_argument("--out", default="benchmarks/results/sdnn.json")
     args = ap.parse_args(argv)
-    if args.chunk < 1 or args.learn_images < 0:
-        ap.error("--chunk must be >= 1 and --learn-images >= 0")
+    if args.chunk < 1 or args.learn_images < 0 or args.work_images < 0:
+        ap.error("--chunk must be >= 1, --learn-images and --work-images >= 0")
 
     import brian2
 
@@ -90,6 +148,7 @@ def main(argv=None):
     from b2models.protocols.recollection_features import learn_kernels, open_network
 
     p = SDNNParams()
+    machine = machine_start()
     images, source = _images(args.chunk, p)
     t0 = time.perf_counter()
     spikes = encode_batch(images, p.retina())
@@ -133,6 +192,25 @@ def main(argv=None):
             result["learning_stage"] = {"images_per_layer": n, "wall_s": round(stage, 1),
                                         "s_per_iteration": round(stage / (3 * n), 4),
                                         "full_schedule_estimate_s": round(stage / (3 * n) * sum(p.learn_images()))}
+    if args.work_images:
+        from b2models.backend import Session
+        from b2models.models.sdnn import SpikingConvNet
+
+        n = min(args.work_images, args.chunk)
+        with Session(args.backend, "bench_sdnn_record", key=("record", n)) as s:
+            rnet = SpikingConvNet(p.in_shape(), p.layers(), p.n_steps, n, s, record=True, name="sdnn")
+            rres = rnet.run_chunk(spikes[:n].astype(float), kernels, thresholds=readout)
+        work = forward_work(rnet, rres.record)
+        fwd_s = result["forward"].get("network_s_per_image", result["forward"]["s_per_image"])
+        work["events_per_s"] = work["events_per_image"] / fwd_s
+        work["dense_equivalent_multiply_adds_per_s"] = work["dense_multiply_adds_per_image"] / fwd_s
+        work["events_fraction_of_gemm_peak"] = fraction_of_peak(work["events_per_s"], machine["gemm"])
+        work["dense_equivalent_fraction_of_gemm_peak"] = fraction_of_peak(
+            work["dense_equivalent_multiply_adds_per_s"], machine["gemm"])
+        work["note"] = ("kernels: the initial kernels (mean 0.8) of the timing runs; events per s use the "
+                        "forward network_s_per_image of this run (cpp, one thread)")
+        result["work"] = work
+    result["machine_limit"] = machine_end(machine)
     result["load_average_end"] = os.getloadavg()[0]
     key = "network_s_per_image" if "network_s_per_image" in result["forward"] else "s_per_image"
     fwd = result["forward"][key]
