@@ -66,6 +66,27 @@ input u changes every step, so Φᵀx is needed every step anyway (NM + M² > 2N
 the residual E_{N+1} is exactly the feedback term. The hierarchy therefore uses the residual form;
 the direct form is kept for frozen single-layer inference and for the measurement.
 
+Engines (``LCAParams.engine``, :func:`resolve_engine`).  ``'synapses'``: Φa and ΦᵀE are Brian2 summed
+variables over the dictionary synapses (``recon_post``, ``drive_pre``) and ‖E‖² goes through ``{L}_norm``;
+every backend runs it and it is the readable reference.  ``'kernel'`` (the default on ``cpp``): per layer
+and step one function (:data:`LCA_DENSE_KERNEL_CPP`, a numpy implementation alongside for the tests) reads
+u, λ, x and the synapses' Φ and writes recon, E, ΦᵀE and ‖E‖² into the same variables, at the place
+of the summed variables in the schedule; only the active atoms add Φa (event-driven), every row of Φᵀ is
+read contiguously (the synapses are sorted by atom), and the dictionary synapses only hold Φ and learn
+(same learning rule, same run arguments).  Sums are taken in the same order as the summed synapses, so
+the engines agree to rounding (tests: ≤ 1e-12 on numpy, ≤ 1e-10 between numpy and cpp).  Profile of
+the synapses engine on cpp (Brian2 ``profile=True``, the default ``multimodal.train`` hierarchy, one chunk
+of 50 presentations × 100 iterations, frozen): the summed ΦᵀE loops took 76 % and the summed Φa loops 22 %
+of the time spent in code objects (12.5 and 3.6 of 16.4 s; load average 9, 2 cores shared), about 8 ns
+per synapse and step (index gathers, and for input layers the stimulus TimedArray read once per synapse).
+Both engines in one run (``benchmarks/bench_lca.py --what engines --threads 0``,
+``benchmarks/results/bench_lca.json``, ``hierarchy_engines``: that hierarchy with P1 = 256, learning on,
+dictionaries drawn from the inputs, 2 % of the atoms active, cpp without OpenMP, medians of 3 chunk runs
+at load average ~7): synapses 3.2 presentations/s (7.0 per CPU second), kernel 31.6 presentations/s (152
+per CPU second), the same codes within 2.2e-16; with P1 = 512 (``--p-atoms 512``) 2.4 against 50.9
+presentations/s (5.7 against 145 per CPU second).  The kernel engine's time per chunk is then mostly the
+binary's start and file input/output, not arithmetic.
+
 Deliberate deviations from the paper:
 
 * only input layers can be convolutional (``LayerSpec(kind='conv')``: shared kernels from
@@ -186,6 +207,130 @@ LCA_PRESENT_EVENT = "timestep(t, dt) % n_iter == 0"
 LCA_DIRECT_RESET = "u = 0\nb = 0"
 
 
+# --- kernel engine (see resolve_engine): the products with Φ are one compiled function per layer ----------
+#: residual population with stored x, Φa and E (the layer's kernel writes recon and E once per step)
+LCA_RESIDUAL_STORED = """
+x : 1      # input x_n: the stimulus row, or u_n of the layer below (summed, one-to-one)
+recon : 1  # (Φ a)_n, summed by the kernel over the active atoms only
+E : 1      # residual E = x − Φa, stored by the kernel
+"""
+#: input layers, kernel engine: x of the current presentation, read once per step
+LCA_INPUT_READ = "x = {stim}(t, i)"
+#: dictionary synapses, kernel engine: they hold Φ (and learn); Φa and ΦᵀE are computed by the kernel
+LCA_DICTIONARY_STORAGE = """
+phi : 1                     # Φ[n, m]: input n of atom m (pre = coding neuron m, post = E_n)
+eta : 1 (shared, constant)  # η, the dictionary learning rate (0 = frozen)
+"""
+#: one-neuron holder of a layer's kernel call
+LCA_KERNEL_HOLDER = "kstep : 1 (shared)  # return value of the kernel call (always 0)"
+LCA_KERNEL_CALL = "kstep = {fn}(t)"
+
+#: the dense kernel (C++): from u of the previous step, a = T_λ(u); Φa summed over the active atoms only
+#: (blocks of inputs, atoms in increasing order: the same order of additions as the summed synapses);
+#: E = x − Φa; ΦᵀE (contiguous rows of Φ, one per atom) and ‖E‖² for every atom
+LCA_DENSE_KERNEL_CPP = """
+double {fn}(const double t)
+{{
+    const int N = {N}, M = {M}, NB = 256;
+    const double* const u = {u};
+    const double lam = {lam}[0];
+    const double* const phi = {phi};
+    const double* const x = {x};
+    double* const recon = {recon};
+    double* const E = {E};
+    double* const drive = {drive};
+    double* const E2 = {E2};
+    static int act[{M}];
+    static double aval[{M}];
+    int n_act = 0;
+    for (int m = 0; m < M; m++)
+        if (u[m] > lam) {{ act[n_act] = m; aval[n_act] = u[m] - lam; n_act++; }}
+    #ifdef _OPENMP
+    #pragma omp parallel for schedule(static) if ((long)n_act * N > 32768)
+    #endif
+    for (int n0 = 0; n0 < N; n0 += NB)
+    {{
+        const int n1 = n0 + NB < N ? n0 + NB : N;
+        for (int n = n0; n < n1; n++) recon[n] = 0.0;
+        for (int k = 0; k < n_act; k++)
+        {{
+            const double* const p = phi + (size_t)act[k] * N;
+            const double ak = aval[k];
+            for (int n = n0; n < n1; n++) recon[n] += p[n] * ak;
+        }}
+    }}
+    double e2 = 0.0;
+    for (int n = 0; n < N; n++) {{ const double e = x[n] - recon[n]; E[n] = e; e2 += e * e; }}
+    #ifdef _OPENMP
+    #pragma omp parallel for schedule(static) if ((long)M * N > 32768)
+    #endif
+    for (int m = 0; m < M; m++)
+    {{
+        const double* const p = phi + (size_t)m * N;
+        double s = 0.0;
+        for (int n = 0; n < N; n++) s += p[n] * E[n];
+        drive[m] = s;
+        E2[m] = e2;
+    }}
+    return 0.0;
+}}
+"""
+
+ENGINES = ("auto", "synapses", "kernel")
+#: backends with an implementation of the kernel engine (numpy: for the equivalence tests)
+KERNEL_BACKENDS = ("numpy", "cpp")
+
+
+def check_engine(engine: str):
+    if engine not in ENGINES:
+        raise ValueError(f"engine={engine!r}: expected one of {ENGINES}")
+
+
+def resolve_engine(engine: str, backend: str) -> str:
+    """Which implementation of the products with Φ a layer uses on ``backend``.
+
+    ``'synapses'``: Brian2 summed variables over the dictionary synapses (every backend; the readable
+    reference).  ``'kernel'``: one function per layer and time step (C++ on ``cpp``, numpy on
+    ``numpy``) that reads the same state variables and writes the same sums; only the active atoms
+    (a > 0) add Φa, rows of Φ are read contiguously, and the synapses only hold Φ and learn.
+    ``'auto'``: the kernel on ``cpp``, the synapses elsewhere."""
+    check_engine(engine)
+    if engine == "auto":
+        return "kernel" if backend == "cpp" else "synapses"
+    if engine == "kernel" and backend not in KERNEL_BACKENDS:
+        raise ValueError(f"engine='kernel' has implementations for {KERNEL_BACKENDS}, not for backend {backend!r}")
+    return engine
+
+
+def cpp_standalone_active() -> bool:
+    """Whether Brian2's current device is cpp_standalone (kernels then need their C++ code)."""
+    from brian2 import get_device
+
+    return type(get_device()).__name__ == "CPPStandaloneDevice"
+
+
+def cpp_array(var) -> str:
+    """The C++ expression of a Brian2 variable's data pointer in cpp_standalone (for kernel code)."""
+    from brian2 import get_device
+
+    dev = get_device()
+    if getattr(var, "dynamic", False):
+        return f"(&brian::{dev.get_array_name(var, access_data=False)}[0])"
+    return f"brian::{dev.get_array_name(var)}"
+
+
+def kernel_holder(name: str, fn_name: str, cpp_code: str, py_func, clock, when: str, order: int) -> list:
+    """A one-neuron group whose ``run_regularly`` calls the kernel ``fn_name(t)`` once per step, with a C++
+    implementation ``cpp_code`` (cpp_standalone) and ``py_func`` (numpy); returns [group, operation]."""
+    from brian2 import Function, second
+
+    fn = Function(py_func, arg_units=[second], return_unit=1, stateless=False)
+    fn.implementations.add_implementation("cpp", cpp_code, name=fn_name)
+    H = NeuronGroup(1, LCA_KERNEL_HOLDER, clock=clock, namespace={fn_name: fn}, name=name)
+    op = H.run_regularly(LCA_KERNEL_CALL.format(fn=fn_name), when=when, order=order, name=f"{name}_call")
+    return [H, op]
+
+
 # ----------------------------------------------------------------------------------------
 # parameters and architecture
 # ----------------------------------------------------------------------------------------
@@ -210,9 +355,11 @@ class LCAParams:
     n_iter: int = 400  # LCA iterations per presentation (paper: 400)
     eta: float = 0.01  # dictionary learning rate η (per presentation)
     feedback: bool = True  # top-down feedback (paper Eq 5)
+    engine: str = "auto"  # products with Φ: 'synapses', 'kernel' or 'auto' (see resolve_engine)
 
     def validate(self):
         check_iterations(self.n_iter, self.tau, self.dt, self.eta)
+        check_engine(self.engine)
 
 
 LAYER_KINDS = ("dense", "conv")
@@ -263,7 +410,7 @@ class LayerSpec:
         p = LCAParams() if p is None else p
         cp = ConvLCAParams(in_shape=tuple(int(v) for v in self.in_shape), n_kernels=self.n_atoms,
                            kernel_size=self.kernel_size, stride=self.stride, pad=self.pad, lam=self.lam,
-                           tau=p.tau, dt=p.dt, n_iter=p.n_iter, eta=p.eta)
+                           tau=p.tau, dt=p.dt, n_iter=p.n_iter, eta=p.eta, engine=p.engine)
         try:
             cp.validate()
         except ValueError as err:
@@ -471,6 +618,8 @@ class LCAHierarchy:
             else:
                 self.phi[L.name] = random_dictionary(self.n_in[L.name], L.n_atoms, rng)
         self.record_u = record_u
+        #: the engine of the products with Φ on this session's backend (:func:`resolve_engine`)
+        self.engine = resolve_engine(p.engine, session.backend)
         self._build()
 
     @property
@@ -497,7 +646,13 @@ class LCAHierarchy:
             if L.is_conv:
                 objs += self._build_conv(L, clock)
                 continue
-            if L.inputs[0] in self.input_dims:
+            kernel = self.engine == "kernel"
+            if kernel:
+                E = NeuronGroup(N, LCA_RESIDUAL_STORED, clock=clock, namespace=ns, name=f"{name}_{L.name}_E")
+                if L.inputs[0] in self.input_dims:
+                    objs.append(E.run_regularly(LCA_INPUT_READ.format(stim=f"stim_{L.inputs[0]}"), when="groups",
+                                                order=-4, name=f"{name}_{L.name}_input"))
+            elif L.inputs[0] in self.input_dims:
                 mod = L.inputs[0]
                 E = NeuronGroup(N, LCA_RESIDUAL_INPUT.format(stim=f"stim_{mod}"), clock=clock,
                                 namespace=ns, name=f"{name}_{L.name}_E")
@@ -509,27 +664,34 @@ class LCAHierarchy:
             A.lambda_ = L.lam
             A.tau = p.tau
             A.fb_gain = 1.0 if p.feedback else 0.0
-            norm = NeuronGroup(1, LCA_NORM, clock=clock, name=f"{name}_{L.name}_norm")
-            # dictionary synapses, pre = atom m, post = input n; sorted by pre (m-major)
-            S = Synapses(A, E, LCA_DICTIONARY_SYNAPSE, on_pre={"learn": LCA_DICTIONARY_LEARNING},
-                         on_event={"learn": "learn"}, clock=clock, namespace=ns, name=f"{name}_{L.name}_phi")
+            # dictionary synapses, pre = atom m, post = input n; sorted by pre (m-major: row m of Φᵀ is contiguous)
+            S = Synapses(A, E, LCA_DICTIONARY_STORAGE if kernel else LCA_DICTIONARY_SYNAPSE,
+                         on_pre={"learn": LCA_DICTIONARY_LEARNING}, on_event={"learn": "learn"}, clock=clock,
+                         namespace=ns, name=f"{name}_{L.name}_phi")
             S.connect(i=np.repeat(np.arange(M), N), j=np.tile(np.arange(N), M))
             S.phi = self.phi[L.name].T.ravel()
             S.eta = p.eta
             self.session.expect_size(S.phi, N * M)
-            Snorm = Synapses(E, norm, LCA_NORM_SYNAPSE, clock=clock, namespace=ns, name=f"{name}_{L.name}_normsyn")
-            Snorm.connect(i=np.arange(N), j=np.zeros(N, dtype=int))
-            # order of the summed variables: x copies and Φa (-3), then ‖E‖², ΦᵀE, feedback (-2)
-            S.summed_updaters["recon_post"].order = -3
-            S.summed_updaters["drive_pre"].order = -2
-            Snorm.summed_updaters["E2_post"].order = -2
-            Sbc = Synapses(norm, A, LCA_NORM_BROADCAST, clock=clock, name=f"{name}_{L.name}_normbc")
-            Sbc.connect(i=np.zeros(M, dtype=int), j=np.arange(M))
-            Sbc.summed_updaters["E2_post"].order = -1
+            if kernel:
+                # x copies and stimulus (-4), then the kernel: Φa, E, ‖E‖², ΦᵀE (-3), then feedback (-2)
+                objs += self._dense_kernel(L, A, E, S, clock)
+            else:
+                norm = NeuronGroup(1, LCA_NORM, clock=clock, name=f"{name}_{L.name}_norm")
+                Snorm = Synapses(E, norm, LCA_NORM_SYNAPSE, clock=clock, namespace=ns,
+                                 name=f"{name}_{L.name}_normsyn")
+                Snorm.connect(i=np.arange(N), j=np.zeros(N, dtype=int))
+                # order of the summed variables: x copies and Φa (-3), then ‖E‖², ΦᵀE, feedback (-2)
+                S.summed_updaters["recon_post"].order = -3
+                S.summed_updaters["drive_pre"].order = -2
+                Snorm.summed_updaters["E2_post"].order = -2
+                Sbc = Synapses(norm, A, LCA_NORM_BROADCAST, clock=clock, name=f"{name}_{L.name}_normbc")
+                Sbc.connect(i=np.zeros(M, dtype=int), j=np.arange(M))
+                Sbc.summed_updaters["E2_post"].order = -1
+                objs += [norm, Snorm, Sbc]
             reset = A.run_regularly(LCA_RESET, dt=T, when="start", name=f"{name}_{L.name}_reset")
             mon = EventMonitor(A, "done", variables=["a", "u"] if self.record_u else ["a"],
                                name=f"{name}_{L.name}_mon")
-            objs += [E, A, norm, S, Snorm, Sbc, reset, mon]
+            objs += [E, A, S, reset, mon]
             # inputs from (and feedback to) the layers below
             offset = 0
             for low in L.inputs:
@@ -539,7 +701,7 @@ class LCAHierarchy:
                 sub = E[offset:offset + Ml]
                 C = Synapses(self.A[low], sub, LCA_COPY_SYNAPSE, clock=clock, name=f"{name}_{low}_to_{L.name}")
                 C.connect(j="i")
-                C.summed_updaters["x_post"].order = -3
+                C.summed_updaters["x_post"].order = -4 if kernel else -3
                 F = Synapses(sub, self.A[low], LCA_FEEDBACK_SYNAPSE, clock=clock, namespace=ns,
                              name=f"{name}_{L.name}_fb_{low}")
                 F.connect(j="i")
@@ -551,6 +713,32 @@ class LCAHierarchy:
         self.net = Network(*objs)
         self.session.build(self.net, self.n_pres * T)
 
+    def _dense_kernel(self, L, A, E, S, clock) -> list:
+        """The kernel of a dense layer (:data:`LCA_DENSE_KERNEL_CPP`; numpy implementation alongside)."""
+        N, M = self.n_in[L.name], L.n_atoms
+        fn = f"{self.name}_{L.name}_kernel"
+
+        def step(t):
+            u = A.variables["u"].get_value()
+            a = np.where(u > A.variables["lambda_"].get_value()[0], u - A.variables["lambda_"].get_value()[0], 0.0)
+            phi = S.variables["phi"].get_value().reshape(M, N)
+            act = np.flatnonzero(a > 0)
+            recon = a[act] @ phi[act]
+            e = E.variables["x"].get_value() - recon
+            E.variables["recon"].get_value()[:] = recon
+            E.variables["E"].get_value()[:] = e
+            A.variables["drive"].get_value()[:] = phi @ e
+            A.variables["E2"].get_value()[:] = np.dot(e, e)
+            return 0.0
+
+        code = ""
+        if cpp_standalone_active():
+            refs = {"u": A.variables["u"], "lam": A.variables["lambda_"], "phi": S.variables["phi"],
+                    "x": E.variables["x"], "recon": E.variables["recon"], "E": E.variables["E"],
+                    "drive": A.variables["drive"], "E2": A.variables["E2"]}
+            code = LCA_DENSE_KERNEL_CPP.format(fn=fn, N=N, M=M, **{k: cpp_array(v) for k, v in refs.items()})
+        return kernel_holder(fn, fn, code, step, clock, when="groups", order=-3)
+
     def _build_conv(self, L, clock) -> list:
         """A convolutional input layer (residual form, shared kernels, plastic; η is a run argument)."""
         from b2models.models.lca_conv import CONV_LCA_FEEDBACK_NEURON, build_residual_conv
@@ -558,7 +746,8 @@ class LCAHierarchy:
         cp, name = self.conv[L.name], self.name
         ns = {"n_steps": self.p.n_iter, "n_iter": self.p.n_iter, f"stim_{L.name}": self.conv_stim[L.name]}
         parts = build_residual_conv(cp, f"{name}_{L.name}", clock, ns, f"stim_{L.name}", self.phi[L.name],
-                                    plastic=True, neuron=CONV_LCA_FEEDBACK_NEURON, drive_order=-2)
+                                    plastic=True, neuron=CONV_LCA_FEEDBACK_NEURON, drive_order=-2,
+                                    engine=self.engine)
         A = parts["A"]
         A.lam = L.lam
         A.tau = self.p.tau

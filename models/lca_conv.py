@@ -63,6 +63,25 @@ Reference configuration, 64 kernels 7×7 stride 2 on 64×64×3 padded by 3 (code
   group for Φᵀ E gave 1.3–1.5× more images per CPU second than summing over the dictionary synapses
   (``drive_layout='code_major'``).
 
+Engines (``ConvLCAParams.engine``, :func:`models.lca.resolve_engine`; residual form).  ``'synapses'``: the
+layout above.  ``'kernel'`` (the default on ``cpp``): two functions per step replace the synapse loops at the
+same places in the schedule — Φ*a over the active units only, in increasing code order (the order of
+additions of the event-driven synapses; :data:`CONV_LCA_RECON_KERNEL_CPP`), and Φᵀ E as a direct strided
+correlation that reads S×S phase planes of the stored residual contiguously and accumulates 4 kernels × 8
+output columns in registers (:data:`CONV_LCA_DRIVE_KERNEL_CPP`); both read the kernel group's coefficients,
+so the weights stay shared, and the dictionary synapses are built only for learning (``plastic``).
+Numpy implementations alongside (``conv_transpose``, ``conv_correlate``) serve the equivalence tests.
+Measured at the reference configuration below (``benchmarks/bench_lca.py --what conv_engines --threads 0 1
+2``, ``benchmarks/results/bench_lca.json``, ``conv_reference_engines``; cpp, two images per run, medians of
+3 runs, both engines in the same run, load average 6–8 on the shared 2 cores): synapses engine 0.10 images/s
+(0.24 per CPU second), kernel engine 1.15 images/s (2.8 per CPU second; 11× the synapses engine, codes
+equal to the numpy reference within 2.5e-16), 4.7 G multiply-adds/s against 9.9 G for numpy's float64 and
+21 G for its float32 GEMM measured in the same run (one thread); with OpenMP 1 thread 0.89 images/s and 2
+threads 0.16 (the second thread competes with the other loads), so the default stays without OpenMP.
+Profile of the kernel engine (Brian2 ``profile=True``, same configuration): Φᵀ E 62–66 %, Φ*a 28–34 %
+(scattered adds of overlapping patches), the update of u and the rest ≤ 6 %.  float32 arithmetic in Φᵀ E
+was tried: codes within 6e-8 of float64, but 1.2–3.3× slower as compiled here (GCC 12), so not kept.
+
 Dictionary learning (``plastic=True``, residual form): at the last step of every presentation the
 active code units emit a ``learn`` event and every one of their dictionary synapses adds η·a_pre·E_post
 to its shared coefficients (each channel), i.e. ΔΦ_m = η Σ_positions a_(m,y,x) E[patch(y, x)] (the
@@ -93,7 +112,14 @@ import numpy as np
 from brian2 import Clock, EventMonitor, Network, NeuronGroup, Quantity, Synapses, TimedArray, linked_var, ms
 
 from b2models.backend import Session
-from b2models.models.lca import check_iterations
+from b2models.models.lca import (
+    check_engine,
+    check_iterations,
+    cpp_array,
+    cpp_standalone_active,
+    kernel_holder,
+    resolve_engine,
+)
 
 # ----------------------------------------------------------------------------------------
 # equations
@@ -213,6 +239,92 @@ CONV_LCA_RESET = "u = 0"
 CONV_LCA_GRAM_RESET = "u = 0\nb = 0\ninh = 0"
 CONV_LCA_INH_CLEAR = "inh = 0"
 
+#: kernel engine (models.lca.resolve_engine), C++: the reconstruction Φ*a, summed over the active units only
+#: in increasing code order (the order of additions of the event-driven synapses: every input position gets
+#: its terms in the same order), after the update of u; one contiguous kernel row per (channel, dy)
+CONV_LCA_RECON_KERNEL_CPP = """
+double {fn}(const double t)
+{{
+    const int C = {C}, NPOS = {NPOS}, NCODE = {NCODE}, HWo = {HWo}, Wo = {Wo}, Wp = {Wp}, K = {K}, S = {S};
+    const double* const u = {u};
+    const double lam = {lam}[0];
+    double* const recon[{C}] = {{ {recon} }};
+    const double* const w[{C}] = {{ {w} }};
+    for (int c = 0; c < C; c++)
+        for (int n = 0; n < NPOS; n++) recon[c][n] = 0.0;
+    for (int idx = 0; idx < NCODE; idx++)
+    {{
+        if (!(u[idx] > lam)) continue;
+        const double a = u[idx] - lam;
+        const int m = idx / HWo, y = (idx % HWo) / Wo, x = idx % Wo;
+        const int base = S * y * Wp + S * x, kb = m * K * K;
+        for (int c = 0; c < C; c++)
+            for (int dy = 0; dy < K; dy++)
+            {{
+                double* const r = recon[c] + base + dy * Wp;
+                const double* const wr = w[c] + kb + dy * K;
+                for (int dx = 0; dx < K; dx++) r[dx] += wr[dx] * a;
+            }}
+    }}
+    return 0.0;
+}}
+"""
+#: kernel engine, C++: Φᵀ E, the strided correlation of the stored residual with every kernel.  The residual
+#: is split into S×S phase planes (E[c, S·Y + py, S·X + px] at plane (c, py, px), row Y, column X) so that
+#: every kernel coefficient meets a contiguous row; 4 kernels × 8 output columns are accumulated in registers
+#: over all C·K·K coefficients (weights repacked coefficient-major, zero-padded to 4 kernels)
+CONV_LCA_DRIVE_KERNEL_CPP = """
+double {fn}(const double t)
+{{
+    const int C = {C}, Hp = {Hp}, Wp = {Wp}, M = {M}, Ho = {Ho}, Wo = {Wo}, K = {K}, S = {S};
+    const int Hq = {Hq}, Wq = {Wq}, M4 = {M4};
+    const double* const E[{C}] = {{ {E} }};
+    const double* const w[{C}] = {{ {w} }};
+    double* const drive = {drive};
+    typedef double real_t;
+    static real_t planes[{NPLANE}];
+    static real_t wt[{NW}];
+    for (int c = 0; c < C; c++)
+        for (int py = 0; py < S; py++)
+            for (int px = 0; px < S; px++)
+                for (int Y = 0; Y < Hq; Y++)
+                {{
+                    real_t* const row = planes + (((c * S + py) * S + px) * Hq + Y) * Wq;
+                    const int yy = S * Y + py;
+                    for (int X = 0; X < Wq; X++)
+                    {{
+                        const int xx = S * X + px;
+                        row[X] = (yy < Hp && xx < Wp) ? (real_t)E[c][yy * Wp + xx] : (real_t)0;
+                    }}
+                }}
+    for (int c = 0; c < C; c++)
+        for (int k = 0; k < K * K; k++)
+            for (int m = 0; m < M4; m++) wt[(c * K * K + k) * M4 + m] = m < M ? (real_t)w[c][m * K * K + k] : 0;
+    #ifdef _OPENMP
+    #pragma omp parallel for schedule(static)
+    #endif
+    for (int mb = 0; mb < M4; mb += 4)
+        for (int y = 0; y < Ho; y++)
+            for (int xb = 0; xb < Wo; xb += {XB})
+            {{
+                real_t acc[4][{XB}] = {{{{0}}}};
+                for (int c = 0; c < C; c++)
+                    for (int dy = 0; dy < K; dy++)
+                        for (int dx = 0; dx < K; dx++)
+                        {{
+                            const real_t* const p = planes + (((c * S + dy % S) * S + dx % S) * Hq + y + dy / S) * Wq
+                                                    + xb + dx / S;
+                            const real_t* const wk = wt + ((c * K + dy) * K + dx) * M4 + mb;
+                            for (int j = 0; j < 4; j++)
+                                for (int i = 0; i < {XB}; i++) acc[j][i] += wk[j] * p[i];
+                        }}
+                for (int j = 0; j < 4 && mb + j < M; j++)
+                    for (int i = 0; i < {XB} && xb + i < Wo; i++) drive[((mb + j) * Ho + y) * Wo + xb + i] = acc[j][i];
+            }}
+    return 0.0;
+}}
+"""
+
 FORMS = ("residual", "gram")
 DRIVE_LAYOUTS = ("kernel_major", "code_major")
 
@@ -236,6 +348,7 @@ class ConvLCAParams:
     eta: float = 0.01  # dictionary learning rate η (per presentation)
     form: str = "residual"  # 'residual' or 'gram' (see the module docstring)
     drive_layout: str = "kernel_major"  # residual form: Φᵀ E over 'kernel_major' or 'code_major' synapses
+    engine: str = "auto"  # residual form: 'synapses', 'kernel' or 'auto' (models.lca.resolve_engine)
 
     def validate(self):
         if len(tuple(self.in_shape)) != 3 or min(int(v) for v in self.in_shape) < 1:
@@ -265,6 +378,7 @@ class ConvLCAParams:
             raise ValueError(f"form={self.form!r}: expected one of {FORMS}")
         if self.drive_layout not in DRIVE_LAYOUTS:
             raise ValueError(f"drive_layout={self.drive_layout!r}: expected one of {DRIVE_LAYOUTS}")
+        check_engine(self.engine)
 
     @property
     def padded_shape(self) -> tuple[int, int, int]:
@@ -489,7 +603,7 @@ def _shared_synapses(source, target, pre, post, k_idx, model: str, kernel_group,
 
 
 def build_residual_conv(p: ConvLCAParams, name: str, clock, ns: dict, stim: str, kernel, plastic: bool,
-                        neuron: str = CONV_LCA_NEURON, drive_order: int = -1) -> dict:
+                        neuron: str = CONV_LCA_NEURON, drive_order: int = -1, engine: str = "synapses") -> dict:
     """The Brian2 objects of one residual-form conv LCA layer (shared by :class:`ConvLCALayer` and the
     hierarchy of models/lca.py): residual population ``{name}_E``, code units ``{name}_A`` (``neuron``:
     :data:`CONV_LCA_NEURON`, or :data:`CONV_LCA_FEEDBACK_NEURON` inside a hierarchy), kernel group
@@ -497,6 +611,10 @@ def build_residual_conv(p: ConvLCAParams, name: str, clock, ns: dict, stim: str,
     ``{name}_phiT``), the residual updates and resets and, if ``plastic``, Hebbian learning with
     per-kernel normalisation.  ``stim``: the namespace name of the 2-D TimedArray holding the padded
     input (one row per presentation, channel-major); ``ns`` must also hold ``n_steps``.
+    ``engine`` (resolved, :func:`models.lca.resolve_engine`): ``'synapses'`` as described in the module
+    docstring; ``'kernel'``: Φ*a and Φᵀ E are two compiled functions per step (:data:`CONV_LCA_RECON_KERNEL_CPP`,
+    :data:`CONV_LCA_DRIVE_KERNEL_CPP`, numpy alongside) at the places of the event-driven synapses and of the
+    summed Φᵀ E, and the dictionary synapses exist only for learning (``plastic``).
     Returns {'objects', 'A', 'E', 'S', 'KG', 'n_synapses'}."""
     C, Hp, Wp = p.padded_shape
     M, Ho, Wo = p.out_shape
@@ -504,11 +622,12 @@ def build_residual_conv(p: ConvLCAParams, name: str, clock, ns: dict, stim: str,
     T = p.n_steps * p.dt
     n_pos, n_kpos = Hp * Wp, M * p.kernel_size**2
     ns = {**ns, "n_pos": n_pos}
-    weights = [f"w_{c}" for c in range(C)]
     n_synapses, objs = {}, []
     E = NeuronGroup(n_pos, per_channel(CONV_LCA_RESIDUAL_CHANNEL, C), clock=clock, namespace=ns,
                     name=f"{name}_E")
-    events = {"active": CONV_LCA_ACTIVE_EVENT, "done": CONV_LCA_DONE_EVENT}
+    kernel_engine = engine == "kernel"
+    events = {"done": CONV_LCA_DONE_EVENT} if kernel_engine else {"active": CONV_LCA_ACTIVE_EVENT,
+                                                                   "done": CONV_LCA_DONE_EVENT}
     if plastic:
         events["learn"] = CONV_LCA_LEARN_EVENT
     A = NeuronGroup(n_code, neuron, method="euler", clock=clock, namespace=ns, order=0,
@@ -516,6 +635,107 @@ def build_residual_conv(p: ConvLCAParams, name: str, clock, ns: dict, stim: str,
     KG = NeuronGroup(n_kpos, CONV_LCA_KERNEL + per_channel(CONV_LCA_KERNEL_CHANNEL, C), clock=clock,
                      namespace=ns, events={"norm": CONV_LCA_DONE_EVENT} if plastic else {},
                      name=f"{name}_phi_kernel")
+    if kernel_engine:
+        S, kobjs = _conv_kernels(p, name, clock, ns, A, E, KG, plastic, drive_order)
+        objs += kobjs
+        n_synapses["dictionary"] = int(M * Ho * Wo * p.kernel_size**2) if plastic else 0
+    else:
+        S = _conv_synapses(p, name, clock, ns, A, E, KG, plastic, drive_order, objs, n_synapses)
+    if plastic:
+        S.eta = p.eta
+        S.learn.order = 2  # after the new residual of the same step
+    # order within a step: Φᵀ E (groups, −1), u (groups, 0), events, then in the synapses slot
+    # recon cleared (−1), Φ*a added by the active units (0), E = x − Φ*a stored (1), learning (2)
+    clear_code = per_channel(CONV_LCA_RECON_CLEAR_CHANNEL, C)
+    update_code = per_channel(CONV_LCA_RESIDUAL_UPDATE_CHANNEL, C).format(stim=stim)
+    if not kernel_engine:  # the kernel clears recon itself
+        objs.append(E.run_regularly(clear_code, when="synapses", order=-1, name=f"{name}_clear"))
+    update = E.run_regularly(update_code, when="synapses", order=1, name=f"{name}_residual")
+    reset_E = E.run_regularly(clear_code + "\n" + update_code, dt=T, when="start", name=f"{name}_reset_E")
+    reset = A.run_regularly(CONV_LCA_RESET, dt=T, when="start", name=f"{name}_reset")
+    objs += [E, A, KG, update, reset_E, reset]
+    if plastic:
+        KN = NeuronGroup(M, CONV_LCA_KERNEL_NORM, clock=clock, name=f"{name}_knorm")
+        kk = np.arange(n_kpos)
+        per_kernel = p.kernel_size**2
+        Sn = Synapses(KG, KN, CONV_LCA_NORM_SYNAPSE.format(terms=per_channel(CONV_LCA_NORM_TERM, C, " + ")),
+                      clock=clock, name=f"{name}_knormsyn")
+        Sn.connect(i=kk, j=kk // per_kernel)
+        Sb = Synapses(KN, KG, CONV_LCA_NORM_BROADCAST, clock=clock, name=f"{name}_knormbc")
+        Sb.connect(i=kk // per_kernel, j=kk)
+        Sn.summed_updaters["n2_post"].when = "end"
+        Sn.summed_updaters["n2_post"].order = 1
+        Sb.summed_updaters["n2_post"].when = "end"
+        Sb.summed_updaters["n2_post"].order = 2
+        KG.run_on_event("norm", per_channel(CONV_LCA_NORMALISE_CHANNEL, C), when="end", order=3)
+        objs += [KN, Sn, Sb]
+    kernel = np.asarray(kernel, dtype=float)
+    for c in range(C):
+        setattr(KG, f"w_{c}", kernel[:, c].ravel())
+    return {"objects": objs, "A": A, "E": E, "S": S, "KG": KG, "n_synapses": n_synapses}
+
+
+def _conv_kernels(p: ConvLCAParams, name: str, clock, ns: dict, A, E, KG, plastic: bool, drive_order: int):
+    """Kernel engine of :func:`build_residual_conv`: the two kernel calls and, if ``plastic``, the learning
+    synapses (the learning pathway only).  Returns (synapses or None, objects)."""
+    C, Hp, Wp = p.padded_shape
+    M, Ho, Wo = p.out_shape
+    K, s = p.kernel_size, p.stride
+    objs, S = [], None
+    weights = [f"w_{c}" for c in range(C)]
+    if plastic:
+        code, pos, k_idx = position_connectivity(p)
+        model = CONV_LCA_DICTIONARY_SYNAPSE + per_channel(CONV_LCA_WEIGHT_CHANNEL, C) + CONV_LCA_LEARNING_RATE
+        S = _shared_synapses(A, E, code, pos, k_idx, model, KG, weights, name=f"{name}_phi", clock=clock,
+                             on_pre={"learn": per_channel(CONV_LCA_LEARNING_ON_PRE_CHANNEL, C)},
+                             on_event={"learn": "learn"}, namespace=ns)
+        objs.append(S)
+        del code, pos, k_idx
+
+    def kernel_now():
+        return np.stack([KG.variables[w].get_value().reshape(M, K, K) for w in weights], axis=1)
+
+    def recon_step(t):
+        u, lam = A.variables["u"].get_value(), A.variables["lam"].get_value()[0]
+        a = np.where(u > lam, u - lam, 0.0).reshape(1, M, Ho, Wo)
+        r = conv_transpose(a, kernel_now(), s, (Hp, Wp))[0]
+        for c in range(C):
+            E.variables[f"recon_{c}"].get_value()[:] = r[c].ravel()
+        return 0.0
+
+    def drive_step(t):
+        e = np.stack([E.variables[f"E_{c}"].get_value().reshape(Hp, Wp) for c in range(C)])[None]
+        A.variables["drive"].get_value()[:] = conv_correlate(e, kernel_now(), s).ravel()
+        return 0.0
+
+    rcode = dcode = ""
+    if cpp_standalone_active():
+        ws = ", ".join(cpp_array(KG.variables[w]) for w in weights)
+        rcode = CONV_LCA_RECON_KERNEL_CPP.format(
+            fn=f"{name}_recon_kernel", C=C, NPOS=Hp * Wp, NCODE=M * Ho * Wo, HWo=Ho * Wo, Wo=Wo, Wp=Wp, K=K, S=s,
+            u=cpp_array(A.variables["u"]), lam=cpp_array(A.variables["lam"]), w=ws,
+            recon=", ".join(cpp_array(E.variables[f"recon_{c}"]) for c in range(C)))
+        XB = 8
+        Hq, M4 = -(-Hp // s), -(-M // 4) * 4
+        Wq = max(-(-Wp // s), -(-Wo // XB) * XB + (K - 1) // s)
+        dcode = CONV_LCA_DRIVE_KERNEL_CPP.format(
+            fn=f"{name}_drive_kernel", C=C, Hp=Hp, Wp=Wp, M=M, Ho=Ho, Wo=Wo, K=K, S=s, Hq=Hq, Wq=Wq, M4=M4,
+            XB=XB,
+            NPLANE=C * s * s * Hq * Wq, NW=C * K * K * M4, w=ws, drive=cpp_array(A.variables["drive"]),
+            E=", ".join(cpp_array(E.variables[f"E_{c}"]) for c in range(C)))
+    # Φ*a after the update of u (synapses slot, before E = x − Φ*a at order 1); Φᵀ E before the update
+    objs += kernel_holder(f"{name}_recon_kernel", f"{name}_recon_kernel", rcode, recon_step, clock,
+                          when="synapses", order=0)
+    objs += kernel_holder(f"{name}_drive_kernel", f"{name}_drive_kernel", dcode, drive_step, clock,
+                          when="groups", order=drive_order)
+    return S, objs
+
+
+def _conv_synapses(p: ConvLCAParams, name: str, clock, ns: dict, A, E, KG, plastic: bool, drive_order: int,
+                   objs: list, n_synapses: dict):
+    """Synapse engine of :func:`build_residual_conv`: event-driven Φ*a and summed Φᵀ E (adds to ``objs``)."""
+    C = p.padded_shape[0]
+    weights = [f"w_{c}" for c in range(C)]
     code, pos, k_idx = position_connectivity(p)
     on_pre = {"recon": per_channel(CONV_LCA_RECON_ON_PRE_CHANNEL, C)}
     on_event = {"recon": "active"}
@@ -544,38 +764,7 @@ def build_residual_conv(p: ConvLCAParams, name: str, clock, ns: dict, stim: str,
         SD.summed_updaters["drive_post"].order = drive_order
         n_synapses["drive"] = int(code.size)
         objs += [S, SD]
-    del code, pos, k_idx
-    if plastic:
-        S.eta = p.eta
-        S.learn.order = 2  # after the new residual of the same step
-    # order within a step: Φᵀ E (groups, −1), u (groups, 0), events, then in the synapses slot
-    # recon cleared (−1), Φ*a added by the active units (0), E = x − Φ*a stored (1), learning (2)
-    clear_code = per_channel(CONV_LCA_RECON_CLEAR_CHANNEL, C)
-    update_code = per_channel(CONV_LCA_RESIDUAL_UPDATE_CHANNEL, C).format(stim=stim)
-    clear = E.run_regularly(clear_code, when="synapses", order=-1, name=f"{name}_clear")
-    update = E.run_regularly(update_code, when="synapses", order=1, name=f"{name}_residual")
-    reset_E = E.run_regularly(clear_code + "\n" + update_code, dt=T, when="start", name=f"{name}_reset_E")
-    reset = A.run_regularly(CONV_LCA_RESET, dt=T, when="start", name=f"{name}_reset")
-    objs += [E, A, KG, clear, update, reset_E, reset]
-    if plastic:
-        KN = NeuronGroup(M, CONV_LCA_KERNEL_NORM, clock=clock, name=f"{name}_knorm")
-        kk = np.arange(n_kpos)
-        per_kernel = p.kernel_size**2
-        Sn = Synapses(KG, KN, CONV_LCA_NORM_SYNAPSE.format(terms=per_channel(CONV_LCA_NORM_TERM, C, " + ")),
-                      clock=clock, name=f"{name}_knormsyn")
-        Sn.connect(i=kk, j=kk // per_kernel)
-        Sb = Synapses(KN, KG, CONV_LCA_NORM_BROADCAST, clock=clock, name=f"{name}_knormbc")
-        Sb.connect(i=kk // per_kernel, j=kk)
-        Sn.summed_updaters["n2_post"].when = "end"
-        Sn.summed_updaters["n2_post"].order = 1
-        Sb.summed_updaters["n2_post"].when = "end"
-        Sb.summed_updaters["n2_post"].order = 2
-        KG.run_on_event("norm", per_channel(CONV_LCA_NORMALISE_CHANNEL, C), when="end", order=3)
-        objs += [KN, Sn, Sb]
-    kernel = np.asarray(kernel, dtype=float)
-    for c in range(C):
-        setattr(KG, f"w_{c}", kernel[:, c].ravel())
-    return {"objects": objs, "A": A, "E": E, "S": S, "KG": KG, "n_synapses": n_synapses}
+    return S
 
 
 class ConvLCALayer:
@@ -603,6 +792,8 @@ class ConvLCALayer:
             raise ValueError(f"kernel of shape {kernel.shape}, expected {p.kernel_shape}")
         self.kernel = kernel.copy()
         self.n_synapses: dict[str, int] = {}
+        #: residual form: the engine of Φ*a and Φᵀ E on this session's backend (models.lca.resolve_engine)
+        self.engine = resolve_engine(p.engine, session.backend) if p.form == "residual" else "synapses"
         self._build()
 
     def _build(self):
@@ -616,7 +807,7 @@ class ConvLCALayer:
         ns = {"stim": self.stim, "n_steps": p.n_steps}
         objs = []
         if p.form == "residual":
-            parts = build_residual_conv(p, name, clock, ns, "stim", self.kernel, self.plastic)
+            parts = build_residual_conv(p, name, clock, ns, "stim", self.kernel, self.plastic, engine=self.engine)
             objs += parts["objects"]
             A, self.S, self.KG = parts["A"], parts["S"], parts["KG"]
             self.n_synapses.update(parts["n_synapses"])

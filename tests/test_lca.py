@@ -110,15 +110,19 @@ def test_feedback_switch_changes_lower_layer_as_the_equation_says():
 
 
 @pytest.mark.standalone
-def test_numpy_and_cpp_agree_with_learning_and_feedback(have_compiler):
+@pytest.mark.parametrize("engine", ["kernel", "synapses"])
+def test_numpy_and_cpp_agree_with_learning_and_feedback(have_compiler, engine):
+    """numpy (synapses engine, the reference) and cpp_standalone with each engine: same codes and dictionaries."""
     rng = np.random.default_rng(11)
     N, P = 12, 4
     x = rng.standard_normal((P, N)) / np.sqrt(N) * 2
     layers = [LayerSpec("L1", 10, ("img",), 0.05), LayerSpec("L2", 6, ("L1",), 0.02)]
     res = {}
-    for backend in ("numpy", "cpp"):
-        with Session(backend, "lca_equiv", key=(N, P)) as s:
-            net = LCAHierarchy(LCAParams(n_iter=40, eta=0.1, feedback=True), layers, {"img": N}, P, s, seed=2)
+    for backend, eng in (("numpy", "synapses"), ("cpp", engine)):
+        with Session(backend, f"lca_equiv_{eng}", key=(N, P)) as s:
+            net = LCAHierarchy(LCAParams(n_iter=40, eta=0.1, feedback=True, engine=eng), layers, {"img": N}, P, s,
+                               seed=2)
+            assert net.engine == eng
             first = net.run({"img": x}, learn=True, seed=1)
             second = net.run({"img": x}, learn=False, seed=1)
         res[backend] = (first, second, dict(net.phi))
@@ -129,6 +133,47 @@ def test_numpy_and_cpp_agree_with_learning_and_feedback(have_compiler):
         np.testing.assert_allclose(p1[L], p0[L], atol=1e-10)
         assert np.abs(p1[L] - random_dictionary(*p1[L].shape, np.random.default_rng(99))).max() > 0
     assert np.count_nonzero(s0["L1"]["a"]) > 0
+    assert np.count_nonzero(s0["L1"]["a"] == 0) > 0, "degenerate test: every atom active (no event-driven skip)"
+
+
+def test_kernel_engine_matches_reference_and_synapses_engine():
+    """The kernel engine (numpy implementation) on a joint hierarchy with feedback on and off equals the numpy
+    reference, and one learning run gives the same dictionaries as the synapses engine."""
+    from b2models.models.lca import hierarchy_reference
+
+    rng = np.random.default_rng(13)
+    layers = [LayerSpec("A1", 7, ("a",), 0.05), LayerSpec("B1", 5, ("b",), 0.05), LayerSpec("J", 6, ("A1", "B1"), 0.02)]
+    phi = {"A1": random_dictionary(9, 7, rng), "B1": random_dictionary(6, 5, rng), "J": random_dictionary(12, 6, rng)}
+    x = {"a": rng.standard_normal((3, 9)) / 1.5, "b": rng.standard_normal((3, 6)) / 1.2}
+    learned = {}
+    for engine in ("kernel", "synapses"):
+        with Session("numpy", f"lca_engine_{engine}", key=()) as s:
+            net = LCAHierarchy(LCAParams(n_iter=60, eta=0.2, engine=engine), layers, {"a": 9, "b": 6}, 3, s)
+            assert net.engine == engine
+            net.phi.update({k: v.copy() for k, v in phi.items()})
+            if engine == "kernel":
+                for g in (1.0, 0.0):
+                    out = net.run(x, feedback=bool(g))
+                    ref = hierarchy_reference(layers, phi, x, 60, 0.1, fb_gain=g)
+                    for L in ("A1", "B1", "J"):
+                        np.testing.assert_allclose(out[L]["u"], ref[L]["u"], atol=1e-12, err_msg=f"{L}, feedback {g}")
+                    assert 0 < np.count_nonzero(out["A1"]["a"]) < out["A1"]["a"].size, "degenerate test"
+            net.run(x, learn=True, seed=1)
+            learned[engine] = {k: v.copy() for k, v in net.phi.items()}
+    for L in phi:
+        assert np.abs(learned["kernel"][L] - phi[L]).max() > 1e-3, f"degenerate test: {L} did not learn"
+        np.testing.assert_allclose(learned["kernel"][L], learned["synapses"][L], atol=1e-12, err_msg=L)
+
+
+def test_engine_choice_and_bad_engine():
+    from b2models.models.lca import resolve_engine
+
+    assert resolve_engine("auto", "cpp") == "kernel"
+    assert resolve_engine("auto", "numpy") == "synapses" and resolve_engine("auto", "cuda") == "synapses"
+    with pytest.raises(ValueError, match="engine='fast'"):
+        LCAParams(engine="fast").validate()
+    with pytest.raises(ValueError, match="not for backend 'cython'"):
+        resolve_engine("kernel", "cython")
 
 
 def test_top_down_reconstruction_follows_dictionaries():

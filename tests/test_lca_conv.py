@@ -123,12 +123,51 @@ def test_learning_rule_and_backends_agree():
     assert np.abs(expected - kernel).max() > 1e-3, "degenerate test: the rule changes nothing"
     np.testing.assert_allclose(k_np, expected, atol=1e-12, err_msg="kernel update differs from ΔΦ = η a Eᵀ")
     np.testing.assert_allclose(np.linalg.norm(k_np.reshape(p.n_kernels, -1), axis=1), 1.0, atol=1e-12)
-    out_cpp, k_cpp, _ = _run("cpp", p, kernel, x, "clca_learn_cpp", learn=True)
+    out_cpp, k_cpp, _ = _run("cpp", p, kernel, x, "clca_learn_cpp", learn=True)  # kernel engine ('auto' on cpp)
     np.testing.assert_allclose(out_cpp["a"], out_np["a"], atol=1e-12, err_msg="numpy and cpp codes differ")
     np.testing.assert_allclose(k_cpp, k_np, atol=1e-12, err_msg="numpy and cpp kernels differ")
 
 
+def test_kernel_engine_matches_synapses_engine():
+    """The kernel engine (numpy implementation of the compiled kernels) gives the codes and, with learning, the
+    kernels of the synapses engine (event-driven Φ*a, summed Φᵀ E)."""
+    p, kernel, x = _problem(seed=6, n=2, scale=2.0, lam=0.05, n_iter=40, eta=0.5)
+    res = {}
+    for engine in ("kernel", "synapses"):
+        pe = ConvLCAParams(**{**p.__dict__, "engine": engine})
+        with Session("numpy", f"clca_engine_{engine}", key=()) as s:
+            layer = ConvLCALayer(pe, len(x), s, kernel=kernel, plastic=True, name="clca")
+            assert layer.engine == engine
+            frozen = layer.run(x, seed=1)["a"]
+            learned = layer.run(x, learn=True, seed=1)["a"]
+            res[engine] = (frozen, learned, layer.kernel.copy())
+    assert 0 < np.count_nonzero(res["synapses"][0]) < res["synapses"][0].size, "degenerate test"
+    np.testing.assert_allclose(res["kernel"][0], conv_lca_reference(x, kernel, p), atol=1e-12)
+    for k, what in enumerate(("frozen codes", "codes of the learning run", "learned kernels")):
+        np.testing.assert_allclose(res["kernel"][k], res["synapses"][k], atol=1e-12, err_msg=what)
+    assert np.abs(res["kernel"][2] - kernel).max() > 1e-3, "degenerate test: learning changed nothing"
+
+
+@pytest.mark.standalone
+def test_cpp_kernel_engine_other_geometry(have_compiler):
+    """The compiled kernels at stride 1 with a code row longer than two register blocks (20 columns) and a kernel
+    count that is not a multiple of 4 equal the numpy reference."""
+    p = ConvLCAParams(in_shape=(2, 10, 20), n_kernels=5, kernel_size=3, stride=1, pad=1, lam=0.05, n_iter=50,
+                      engine="kernel")
+    rng = np.random.default_rng(7)
+    kernel = random_kernels(p, rng)
+    x = 2 * rng.standard_normal((2,) + p.in_shape) / np.sqrt(18)
+    with Session("cpp", "clca_kernel_geom", key=(repr(p),)) as s:
+        layer = ConvLCALayer(p, 2, s, kernel=kernel)
+        assert layer.engine == "kernel" and layer.n_synapses["dictionary"] == 0
+        out = layer.run(x, seed=1)
+    ref = conv_lca_reference(x, kernel, p)
+    assert 0 < np.count_nonzero(ref) < ref.size, "degenerate test"
+    np.testing.assert_allclose(out["a"], ref, atol=1e-12)
+
+
 @pytest.mark.parametrize("kw, msg", [
+    (dict(engine="fast"), "engine"),
     (dict(stride=0), "stride"),
     (dict(kernel_size=12), "larger than the padded input"),
     (dict(stride=4), "uncoded"),
