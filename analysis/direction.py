@@ -118,3 +118,22 @@ def by_role(values, order, mirror: bool = False) -> np.ndarray:
     if sorted(order.tolist()) != list(range(v.shape[-1])):
         raise ValueError(f"order {order.tolist()} is not a permutation of the {v.shape[-1]} pixels")
     return v[..., order[::-1] if mirror else order]
+
+
+def passage_window(stimulus, memory: int, onset: float = 0.01) -> tuple[int, int]:
+    """Samples ``[start, stop)`` in which a pattern passing over the pixels can drive a unit whose filters
+    remember ``memory`` samples: from the first sample at which any pixel has made ``onset`` of its full
+    change, to ``memory`` samples after the last pixel has made ``1 − onset`` of it (clipped to the trial).
+
+    For an edge this is the edge's passage: before ``start`` the input is uniform, and ``memory`` samples after
+    the last pixel has changed the input is uniform again, so a linear unit sits at the same steady level for
+    either direction of motion and averaging over it only dilutes the direction signal.  ``stimulus``: (T, P)
+    with the pattern absent at t = 0 (see :func:`arrival_times`)."""
+    if memory < 0:
+        raise ValueError(f"memory must be >= 0 samples, got {memory}")
+    if not 0 < onset < 0.5:
+        raise ValueError(f"onset must be in (0, 0.5), got {onset}")
+    s = np.asarray(stimulus, dtype=float)
+    start = int(arrival_times(s, onset).min())
+    stop = int(arrival_times(s, 1.0 - onset).max()) + int(memory) + 1
+    return start, min(stop, len(s))

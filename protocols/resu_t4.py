@@ -36,6 +36,17 @@ speeds in both directions, all conditions in one run (one T4 unit and three pixe
 R = time-averaged rectified response after the filters' warm-up;
 DSI = (R_pref − R_null)/(R_pref + R_null) (analysis/direction.py).  Stimulus contrast = the s.d. of the
 training contrast.  DSI is undefined (reported as null) where a unit does not respond in either direction.
+ON and OFF edges are reported separately at every speed, twice: R over the whole trial after the warm-up
+(as the gratings), and R over the edge's *passage window* only (:func:`passage_windows`: from the edge's
+first touch of a pixel until the filters' memory m + m2 after it has covered the last one — after that the
+input is uniform and a unit sits at one level whatever the direction; at high speeds the warm-up discard
+would also cut the passage off).  Metrics ``dsi_{on,off}_edge[_passage]_at_training_speed_*``, per speed
+in ``dsi_thresholded`` / ``dsi_plain`` (keys ``on_edge_passage``, ``off_edge_passage``).
+
+Input decomposition (paper Fig 5C; :func:`pathway_decomposition`): at the training speed the linear
+layer-2 input v for the ON edge and the sine grating is split into its Mi1/Tm3 (L1) and Mi9 (L3) parts at
+the peak of v in each direction, and each pathway's share of the peak difference pref − null is reported
+(``decomposition_*``).
 
 The variant trained on both directions with plasticity gated by the rectified output (T4a/T4b) is the
 protocol ``resu.t4ab`` (:func:`gated_pair_cca` here).  Deviations: test stimuli bypass the local-mean
@@ -166,6 +177,39 @@ def layer2_linear_response(stim, psi1, psi2, m2: int) -> np.ndarray:
     u = np.stack([lfilter(psi1[k], [1.0], stim, axis=0) for k in range(2)], axis=-1)  # (T, 3, 2)
     ch = np.concatenate([np.maximum(u[..., 1], 0.0), u[..., 0]], axis=1)  # (T, 6), models.resu order
     return cca.apply_filter(ch, np.asarray(psi2, dtype=float).ravel(), m2)
+
+
+def input_decomposition(stim, psi1, psi2, m2: int) -> np.ndarray:
+    """Contribution of each layer-2 input channel to the linear projection, (T, 6) in the channel order of
+    models.resu (Mi1/Tm3 = ON(ψ2) of pixels a, b, c, then Mi9 = ψ1 of a, b, c); the row sums are
+    :func:`layer2_linear_response` (delay lines start at zero)."""
+    from scipy.signal import lfilter
+
+    stim = np.asarray(stim, dtype=float)
+    u = np.stack([lfilter(psi1[k], [1.0], stim, axis=0) for k in range(2)], axis=-1)  # (T, 3, 2)
+    ch = np.concatenate([np.maximum(u[..., 1], 0.0), u[..., 0]], axis=1)  # (T, 6)
+    w = np.asarray(psi2, dtype=float).reshape(6, m2)
+    return np.stack([lfilter(w[c], [1.0], ch[:, c]) for c in range(6)], axis=1)
+
+
+def pathway_decomposition(p: T4Params, psi1, psi2, stims: dict, windows: dict) -> dict:
+    """Fig 5C-style decomposition of the linear layer-2 input by pathway: for each direction d (+1 trained,
+    −1 null) the total v at its peak (largest v in the window) split into the Mi1/Tm3 (L1) and Mi9 (L3)
+    parts at that sample, and each pathway's share of the peak difference pref − null
+    (share_g = Δ_g / Δ_v, Δ_g = v_g(t*_pref) − v_g(t*_null); the shares sum to 1).  ``stims``: {d: (T, 3)},
+    ``windows``: {d: (start, stop)}."""
+    out = {}
+    for d, st in stims.items():
+        parts = input_decomposition(st, psi1, psi2, p.m2)
+        lo, hi = windows[d]
+        v = parts[lo:hi].sum(axis=1)
+        t = lo + int(np.argmax(v))
+        out[d] = {"v": float(v.max()), "L1": float(parts[t, :3].sum()), "L3": float(parts[t, 3:].sum()),
+                  "peak_sample": t}
+    dv = out[1]["v"] - out[-1]["v"]
+    share = {g: (float((out[1][g] - out[-1][g]) / dv) if abs(dv) > 1e-12 else None) for g in ("L1", "L3")}
+    return {"pref": out[1], "null": out[-1], "share_L1": share["L1"], "share_L3": share["L3"],
+            "peak_difference": float(dv)}
 
 
 def on_edge_response(psi1, psi2, p: T4Params, direction_sign: float = 1.0) -> float:
@@ -338,20 +382,48 @@ def test_stimulus(p: T4Params, conds, contrast: float) -> np.ndarray:
     return np.concatenate(cols, axis=1)
 
 
-def dsi_table(p: T4Params, conds, r: np.ndarray, discard: int) -> dict:
-    """kind -> list over speeds of DSI (None where undefined), plus the responses."""
+EDGES = ("on_edge", "off_edge")
+
+
+def edge_memory(p: T4Params) -> int:
+    """Samples the two layers remember (m + m2): how long after the input has settled a unit still sees it."""
+    return p.m + p.m2
+
+
+def dsi_table(p: T4Params, conds, r: np.ndarray, discard: int, stim: np.ndarray | None = None) -> dict:
+    """kind -> {"dsi": list over speeds (None where undefined), "r_pref", "r_null"}: R is the time-averaged
+    rectified response after the warm-up ``discard`` (the whole trial).  With ``stim`` (the (T, 3·n_cond) test
+    stimulus), also "on_edge_passage" and "off_edge_passage": R averaged over each edge condition's passage
+    window only (:func:`passage_windows`), the same number of samples for both directions."""
     R = direction.mean_response(r, discard)
     idx = {c: i for i, c in enumerate(conds)}
+    windows = passage_windows(p, conds, stim) if stim is not None else {}
+    kinds = list(direction.STIMULI) + ([f"{k}_passage" for k in EDGES] if stim is not None else [])
     out = {}
-    for kind in direction.STIMULI:
+    for kind in kinds:
+        base = kind.removesuffix("_passage")
         vals, rp, rn = [], [], []
         for s in p.speeds_deg_s:
-            a, b = R[idx[(kind, s, 1)]], R[idx[(kind, s, -1)]]
+            if kind == base:
+                a, b = R[idx[(kind, s, 1)]], R[idx[(kind, s, -1)]]
+            else:
+                a, b = (float(np.asarray(r)[slice(*windows[(base, s, d)]), idx[(base, s, d)]].mean())
+                        for d in (1, -1))
             rp.append(float(a))
             rn.append(float(b))
             vals.append(direction.dsi(a, b) if a + b > 1e-12 else None)
         out[kind] = {"dsi": vals, "r_pref": rp, "r_null": rn}
     return out
+
+
+def passage_windows(p: T4Params, conds, stim) -> dict:
+    """(kind, speed, direction) -> [start, stop) of each edge condition's passage over its three pixels
+    (:func:`direction.passage_window` with memory m + m2).  Reason: after the edge has covered all pixels the
+    input is uniform and the unit settles to one level whatever the direction; a whole-trial mean averages this
+    plateau in, and at high speeds the warm-up discard cuts the passage off."""
+    stim = np.asarray(stim, dtype=float)
+    return {c: direction.passage_window(stim[:, 3 * i:3 * i + 3], edge_memory(p))
+            for i, c in enumerate(conds) if c[0] in EDGES}
 
 
 def run(ctx) -> dict:
@@ -375,8 +447,8 @@ def run(ctx) -> dict:
         plain = net.run(stim, theta2=0.0, seed=ctx.seed)
         theta2 = p.theta2_sd * f["v_sd"]
         thr = net.run(stim, theta2=theta2, seed=ctx.seed)
-    tab0 = dsi_table(p, conds, plain["r"], discard)
-    tab1 = dsi_table(p, conds, thr["r"], discard)
+    tab0 = dsi_table(p, conds, plain["r"], discard, stim)
+    tab1 = dsi_table(p, conds, thr["r"], discard, stim)
     speeds = list(p.speeds_deg_s)
     train_i = int(np.argmin(np.abs(np.array(speeds) - p.velocity_deg_s)))
 
@@ -399,6 +471,21 @@ def run(ctx) -> dict:
         "dsi_sine_max_plain": best(tab0["sine"]["dsi"]),
         "dsi_square_max_thresholded": best(tab1["square"]["dsi"]),
     }
+    # Fig 5C-style input decomposition at the training speed: ON edge (passage window), sine (after warm-up)
+    s_train = speeds[train_i]
+    windows = passage_windows(p, conds, stim)
+    for kind in ("on_edge", "sine"):
+        cols = {d: conds.index((kind, s_train, d)) for d in (1, -1)}
+        stims = {d: stim[:, 3 * i:3 * i + 3] for d, i in cols.items()}
+        win = {d: windows[(kind, s_train, d)] if kind in EDGES else (discard, p.test_steps) for d in cols}
+        dec = pathway_decomposition(p, f["psi1"], f["psi2"], stims, win)
+        metrics[f"decomposition_{kind}"] = dec
+        metrics[f"decomposition_{kind}_share_L1"] = dec["share_L1"]
+        metrics[f"decomposition_{kind}_share_L3"] = dec["share_L3"]
+    # ON and OFF edges separately, whole trial and passage window, at the training speed (all speeds above)
+    for kind in ("on_edge", "off_edge", "on_edge_passage", "off_edge_passage"):
+        for tag, tab in (("thresholded", tab1), ("plain", tab0)):
+            metrics[f"dsi_{kind}_at_training_speed_{tag}"] = tab[kind]["dsi"][train_i]
     ctx.writer.save_metrics(metrics)
     ctx.writer.save_arrays(psi1=f["psi1"], psi2=f["psi2"].reshape(6, p.m2),
                            psi2_cell_polarity=cell_polarity_weights(f["psi2"], p.m2), v_plain=plain["v"],
@@ -427,9 +514,9 @@ def _figure(ctx, p, f, tab0, tab1):
     axes[1].set_xlabel("lag (ms)")
     axes[1].set_title(f"layer-2 weights, cell polarity ({p.layer2})", fontsize=9)
     for ax, tab, title in ((axes[2], tab0, "θ₂ = 0"), (axes[3], tab1, f"θ₂ = {p.theta2_sd:g} s.d.")):
-        for kind in direction.STIMULI:
+        for kind in direction.STIMULI + tuple(f"{k}_passage" for k in EDGES):
             vals = [np.nan if v is None else v for v in tab[kind]["dsi"]]
-            ax.semilogx(p.speeds_deg_s, vals, "o-", label=kind)
+            ax.semilogx(p.speeds_deg_s, vals, "o--" if kind.endswith("_passage") else "o-", label=kind)
         ax.axhline(0, color="0.7", lw=0.5)
         ax.set_ylim(-1.05, 1.05)
         ax.set_xlabel("speed (°/s)")
@@ -454,6 +541,20 @@ PROTOCOL = Protocol(
               "> 0.3 (goal)", "> 0.3", lambda v: v is not None and v > 0.3, "{:.2f}"),
         Claim("dsi_sine_max_plain", "max DSI over speeds, sine grating, θ₂ = 0", "direction selective", "> 0",
               lambda v: v is not None and v > 0, "{:.2f}"),
+        Claim("dsi_on_edge_at_training_speed_thresholded", "DSI, ON edge at the training speed, thresholded "
+              "(whole-trial mean)", "T4: ON-edge DSI > 0.3", "> 0.3", lambda v: v is not None and v > 0.3, "{:.2f}"),
+        Claim("dsi_on_edge_passage_at_training_speed_thresholded", "DSI, ON edge at the training speed, "
+              "thresholded, mean over the edge's passage window", "T4: ON-edge DSI > 0.3", "> 0.3",
+              lambda v: v is not None and v > 0.3, "{:.2f}"),
+        Claim("dsi_on_edge_passage_at_training_speed_plain", "DSI, ON edge at the training speed, θ₂ = 0, "
+              "passage window", "T4: ON-edge DSI > 0.3", "> 0.3", lambda v: v is not None and v > 0.3, "{:.2f}"),
+        Claim("decomposition_on_edge_share_L1", "share of the ON-edge peak difference (pref − null) of the "
+              "linear T4 input carried by the Mi1/Tm3 (L1) pathway (Fig 5C-style decomposition)",
+              "— (panel statement not recorded)", "", None, "{:.2f}"),
+        Claim("decomposition_sine_share_L1", "the same for the sine grating", "—", "", None, "{:.2f}"),
+        Claim("dsi_off_edge_passage_at_training_speed_thresholded", "DSI, OFF edge at the training speed, "
+              "thresholded, passage window (T4 is an ON-edge cell; no paper value recorded)", "—", "",
+              None, "{:.2f}"),
     ],
     figures=["t4_dsi"],
 )
