@@ -124,3 +124,48 @@ def preferred_angles(angles, rates) -> np.ndarray:
     out = np.angle(z)
     out[rates.sum(axis=0) == 0] = np.nan
     return out
+
+
+def angle_difference(a, b) -> np.ndarray:
+    """a − b wrapped into (−π, π] (radians, element-wise; NaN stays NaN)."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    return np.pi - np.mod(np.pi - d, 2 * np.pi)
+
+
+def halfmax_width(angles, rates) -> np.ndarray:
+    """Tuning width of every neuron: the share of the (equally spaced) ``angles`` at which its rate is at
+    least half its maximum, times 2π (radians; 2π for a flat curve, NaN for a silent neuron).
+
+    ``rates`` is (n_angles, n_neurons) as from :func:`tuning_curves`.
+    """
+    angles = np.asarray(angles, dtype=float)
+    rates = np.asarray(rates, dtype=float)
+    if rates.ndim != 2 or rates.shape[0] != angles.size:
+        raise ValueError(f"rates {rates.shape} must be (n_angles, n_neurons) with n_angles = {angles.size}")
+    peak = rates.max(axis=0)
+    out = 2 * np.pi * np.mean(rates >= 0.5 * peak[None, :], axis=0)
+    out[peak <= 0] = np.nan
+    return out
+
+
+def circular_spread(angles, rates) -> np.ndarray:
+    """1 − |Σ_θ r(θ) e^{iθ}| / Σ_θ r(θ) per neuron: 0 for a single angle, 1 for a flat curve (NaN if silent)."""
+    angles = np.asarray(angles, dtype=float)
+    rates = np.asarray(rates, dtype=float)
+    if rates.ndim != 2 or rates.shape[0] != angles.size:
+        raise ValueError(f"rates {rates.shape} must be (n_angles, n_neurons) with n_angles = {angles.size}")
+    total = rates.sum(axis=0)
+    z = np.abs((rates * np.exp(1j * angles)[:, None]).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = 1.0 - z / total
+    out[total <= 0] = np.nan
+    return out
+
+
+def peak_angles(angles, rates) -> np.ndarray:
+    """Angle of each neuron's highest rate (the tuning maximum); NaN for silent neurons."""
+    angles = np.asarray(angles, dtype=float)
+    rates = np.asarray(rates, dtype=float)
+    out = angles[np.argmax(rates, axis=0)]
+    out[rates.max(axis=0) <= 0] = np.nan
+    return out

@@ -453,3 +453,63 @@ def cross_cell_lag_ratio(spike_i, spike_step, n_steps: int, max_lag: int) -> np.
         expected = (n_cell.sum() ** 2 - np.sum(n_cell ** 2)) * (n_steps - k) / n_steps ** 2
         out[k] = (total - same) / expected if expected > 0 else np.nan
     return out
+
+
+def trial_repeat_fraction(spike_i, spike_step, trial, n_trials: int, window: int = 1) -> float:
+    """Share of spikes that recur in another trial: for every ordered pair of trials (a, b), the fraction of
+    a's spikes for which the same cell fires in b within ±``window`` steps, averaged over the pairs that
+    have spikes in a.  1 for identical trials; for independent trains it is the chance of a coincidence.
+
+    Used for the trial-to-trial variability of a precise spike code (Brendel et al. 2020, Fig 2 E–F,
+    https://doi.org/10.1371/journal.pcbi.1007692): the same input, different initial states and noise.
+    """
+    spike_i, t, tr = _spikes(spike_i, spike_step, trial)
+    if t.size and not np.all(t == np.round(t)):
+        raise ValueError("spike_step must hold whole time steps")
+    if int(n_trials) < 2:
+        raise ValueError(f"n_trials must be >= 2, got {n_trials}")
+    if int(window) < 0:
+        raise ValueError(f"window must be >= 0, got {window}")
+    if tr.size and (tr.min() < 0 or tr.max() >= n_trials):
+        raise ValueError(f"trial index out of range [0, {n_trials})")
+    t = t.astype(np.int64)
+    span = int(t.max()) + 2 * int(window) + 2 if t.size else 1
+    keys = [np.unique(spike_i[tr == k] * span + t[tr == k]) for k in range(int(n_trials))]
+    fracs = []
+    for a in range(int(n_trials)):
+        ka = spike_i[tr == a] * span + t[tr == a]
+        if ka.size == 0:
+            continue
+        for b in range(int(n_trials)):
+            if a == b:
+                continue
+            kb = keys[b]
+            hit = np.zeros(ka.size, dtype=bool)
+            for s in range(-int(window), int(window) + 1):
+                pos = np.searchsorted(kb, ka + s)
+                ok = pos < kb.size
+                hit[ok] |= kb[pos[ok]] == ka[ok] + s
+            fracs.append(hit.mean())
+    return float(np.mean(fracs)) if fracs else float("nan")
+
+
+def psth_poisson_trials(spike_i, spike_step, trial, n_neurons: int, n_trials: int, n_steps: int,
+                        rng: np.random.Generator):
+    """Surrogate trials with the same per-step firing probability as the data, independent between trials:
+    each cell fires in step s of each trial with probability (its count at step s over the trials)/n_trials
+    (at most one spike per cell and step).  Returns (spike_i, spike_step, trial) of the surrogate."""
+    spike_i, t, tr = _spikes(spike_i, spike_step, trial)
+    t = t.astype(np.int64)
+    if t.size and (t.min() < 0 or t.max() >= n_steps or spike_i.max() >= n_neurons):
+        raise ValueError("spike_step or spike_i out of range")
+    psth = np.zeros((n_neurons, n_steps))
+    np.add.at(psth, (spike_i, t), 1.0)
+    prob = np.minimum(psth / int(n_trials), 1.0)
+    cells, steps = np.nonzero(prob)
+    out_i, out_t, out_k = [], [], []
+    for k in range(int(n_trials)):
+        fire = rng.random(cells.size) < prob[cells, steps]
+        out_i.append(cells[fire])
+        out_t.append(steps[fire])
+        out_k.append(np.full(int(fire.sum()), k))
+    return np.concatenate(out_i), np.concatenate(out_t), np.concatenate(out_k)

@@ -92,6 +92,22 @@ Deliberate deviations and choices
 * The I → I synapses mark the self-connection with a constant ``delta`` rather than ``i == j``
   in the synapse code: the cython (and brian2cuda) templates use ``i`` and ``j`` as their own
   loop variables, and the cython backend failed to compile the ``i == j`` version.
+* Synaptic delays and a settable noise current (protocol ``spikecoding.fig7``, robustness; not
+  in the authors' code for Fig 4).  ``delay`` delays every connection between different cells
+  (E → E, E → I, I → E, I → I); the I cells' self-connection is their reset and acts at once.
+  Eq 6 on a delayed synapse is made when the spike arrives, with the postsynaptic voltage of
+  that moment (the voltage the weight meets, as ``lateral_rule="arrival"`` of
+  :mod:`models.spikecoding_robust`); Eq 7 on E → I stays at the I spike; spikes still in flight
+  at the end of a chunk are dropped.
+  The one-spike-per-step arbiter is itself a message between the cells of a population: with
+  ``arbiter="delayed"`` (the default) it obeys the delay, and since a message sent in one step
+  arrives ``delay`` ≥ one step later, no cell can be stopped by another cell's spike of the same
+  step — with a delay every cell above its jittered threshold and not refractory fires, and the
+  cells coordinate only through the delayed synapses; without delay it is the authors' rule.
+  ``arbiter="instant"`` keeps the undelayed arbiter with delayed synapses (the earlier
+  construction; it removes exactly the synchrony that delays cause).  ``noise_run_arg=True``
+  makes the membrane noise's per-step s.d. a run argument (:attr:`EINetwork.noise_sd`), so one
+  binary serves a noise sweep.
 * Input currents for the balance analysis are not in the authors' code.  Each cell's
   excitatory and inhibitory input is low-pass filtered with ``current_tau``: for E cells,
   excitatory = positive terms F_ij c_j of the feedforward drive + E → E input, inhibitory
@@ -137,6 +153,11 @@ dI_exc/dt = (I_ff_exc - I_exc) / tau_cur : Hz    # low-passed excitatory input c
 dI_inh/dt = (I_ff - I_ff_exc - I_inh) / tau_cur : Hz  # low-passed inhibitory input current
 dV_int/dt = V / second : 1                       # ∫V dt / s since the run started
 dV2_int/dt = V**2 / second : 1                   # ∫V² dt / s since the run started
+"""
+
+#: the noise term as a run argument (``noise_run_arg=True``): per-step s.d. ``noise_sd``
+NOISE_AS_RUN_ARG = """
+noise_sd : 1 (shared)                            # s.d. of the membrane noise per step (a run argument)
 """
 
 #: the one-spike-per-step candidate (authors' rule): above the jittered threshold, refractory or not;
@@ -243,6 +264,10 @@ E_TO_I_ON_PRE = _INPUT_EXC
 # ----------------------------------------------------------------------------------------
 # parameters
 # ----------------------------------------------------------------------------------------
+#: the one-spike arbiter with synaptic delays: obeys them (no same-step competition) or acts at once
+ARBITERS = ("delayed", "instant")
+
+
 @dataclass
 class EIParams:
     """Fig 4 network; defaults are the values of the authors' code (``LearningDale.m``)."""
@@ -274,6 +299,9 @@ class EIParams:
     input_amplitude: float = 2000.0  # gain of the smoothed white noise c
     current_tau: Quantity = field(default_factory=lambda: 5 * ms)  # low-pass of recorded currents
     n_record: int = 20  # cells per population (the first ones) whose currents are recorded (0: none)
+    delay: Quantity = field(default_factory=lambda: 0 * ms)  # synaptic delay between different cells
+    arbiter: str = "delayed"  # one-spike rule with delays: 'delayed' (obeys them) or 'instant'
+    noise_run_arg: bool = False  # membrane noise s.d. per step as a run argument (noise sweeps)
 
     def validate(self):
         if self.N_E < 1 or self.N_I < 1 or self.J < 1:
@@ -290,6 +318,16 @@ class EIParams:
             raise ValueError("initial weights must obey Dale's law (E → I ≥ 0; I → I, I → E, E autapse ≤ 0)")
         if self.n_record < 0:
             raise ValueError(f"n_record={self.n_record} must be >= 0")
+        if self.arbiter not in ARBITERS:
+            raise ValueError(f"arbiter={self.arbiter!r}: expected one of {ARBITERS}")
+        d = float(self.delay / self.dt)
+        if d < 0 or abs(d - round(d)) > 1e-6:
+            raise ValueError(f"delay={self.delay} must be >= 0 and a whole number of steps dt={self.dt}")
+
+    @property
+    def same_step_arbiter(self) -> bool:
+        """Whether the one-spike-per-step rule compares the candidates of one step (see ``arbiter``)."""
+        return self.one_spike_per_step and (self.arbiter == "instant" or float(self.delay) == 0)
 
 
 def initial_weights(p: EIParams, rng: np.random.Generator) -> dict:
@@ -388,6 +426,7 @@ class EINetwork:
         self.V_E, self.r_E = np.zeros(p.N_E), np.zeros(p.N_E)
         self.V_I, self.r_I = np.zeros(p.N_I), np.zeros(p.N_I)
         self.xbar = np.zeros(p.J)
+        self.noise_sd = p.noise_per_step  # per-step s.d. of the membrane noise (a run argument if noise_run_arg)
         self._ee_i, self._ee_j = _all_to_all(p.N_E, p.N_E, self_connections=False)
         self._build(name)
 
@@ -451,7 +490,8 @@ class EINetwork:
         dt = p.dt
         base = {
             "lambda_": p.lambda_,
-            "sigma_V": p.noise_per_step / np.sqrt(float(dt)) * second**-0.5,
+            "sigma_V": (second**-0.5 / np.sqrt(float(dt))) if p.noise_run_arg
+            else p.noise_per_step / np.sqrt(float(dt)) * second**-0.5,
             "sigma_T": p.threshold_jitter,
             "beta": p.beta,
             "mu": p.mu,
@@ -470,9 +510,12 @@ class EINetwork:
         groups = {}
         for pop, N, T, reset in (("E", NE, p.T_E, E_RESET), ("I", NI, p.T_I, I_RESET)):
             ns = dict(base, T=T, w_self_E=p.w_self_E)
-            one = p.one_spike_per_step
+            one = p.same_step_arbiter
+            eqs = EI_CODING_NEURON
+            if p.noise_run_arg:  # the same term, its amplitude a shared variable set per run
+                eqs = eqs.replace("sigma_V * xi", "noise_sd * sigma_V * xi") + NOISE_AS_RUN_ARG
             G = NeuronGroup(
-                N, EI_CODING_NEURON + (POPULATION_BEST if one else ""),
+                N, eqs + (POPULATION_BEST if one else ""),
                 threshold=THRESHOLD_BEST_OF_POPULATION if one else THRESHOLD_ANY,
                 reset=reset, refractory=p.refractory, method="euler",
                 events={"candidate": CANDIDATE_EVENT_AUTHORS if p.refractory_blocks else CANDIDATE_EVENT_REFRACTORY}
@@ -518,6 +561,10 @@ class EINetwork:
         ii = _ij(NI, NI)
         self.ii.connect(**ii)
         self.ii.delta = (ii["i"] == ii["j"]).astype(float)
+        if float(p.delay) > 0:  # every connection between different cells; the I reset acts at once
+            for S in (self.ee, self.ei, self.ie):
+                S.delay = p.delay
+            self.ii.delay = np.where(ii["i"] == ii["j"], 0.0, float(p.delay)) * second
         self.ff = Synapses(self.inputs, self.E, model=INPUT_TO_E_SYNAPSE,
                            on_post=INPUT_TO_E_RULE_ON_POST if plastic else None,
                            clock=clock, name=f"{name}_FE", namespace=ns)
@@ -570,6 +617,10 @@ class EINetwork:
             self.stim_c: c * Hz, self.inputs.xbar: self.xbar,
             self.E.V: self.V_E, self.E.r: self.r_E, self.I.V: self.V_I, self.I.r: self.r_I,
         }
+        if p.noise_run_arg:
+            if not self.noise_sd >= 0:
+                raise ValueError(f"noise_sd={self.noise_sd} must be >= 0")
+            args[self.E.noise_sd] = args[self.I.noise_sd] = float(self.noise_sd)
         for key, S in self.syn.items():
             args[S.w] = self._pack(key)
             if key in self.masks:

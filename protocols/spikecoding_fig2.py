@@ -13,7 +13,14 @@ the voltage variance come from the same test, and the distance of Ω to the best
 −FᵀF from the weights.  Tuning curves (rate vs. input angle at constant radius) are
 measured before and after learning.
 
-Figures: ``fig2A_signal`` (x, x̂ and spikes before/after; paper Fig 2 A/C),
+After learning (Fig 2 E–F) the frozen network codes the same held-out segment ``n_repeats`` times from other
+initial membrane potentials and with other noise: the share of spikes that recur on another trial (same cell,
+±``repeat_window`` steps) is set beside the same share for rate-modulated Poisson trials with the network's
+trial-averaged firing probability, and the across-trial variance of the readout beside var(x).  Fig 3 A–B on
+white input: each neuron's tuning maximum against the direction of its feedforward vector F_i.
+
+Figures: ``fig2A_signal`` (x, x̂ and spikes before/after; paper Fig 2 A/C), ``fig2F_trials`` (rasters of three
+trials of the same input and every trial's readout; Fig 2 E–F),
 ``fig2B_learning`` (error, rate, voltage variance, Ω distance over learning; Fig 2 B),
 ``fig2C_weights`` (Ω against −FᵀF, feedforward vectors; Fig 2 C) and ``fig2G_tuning``
 (tuning curves before/after; Fig 2 G).  The input needs no data files.
@@ -27,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from brian2 import Quantity, second
 
-from b2models.analysis import coding
+from b2models.analysis import coding, spike_stats
 from b2models.backend import Session
 from b2models.data.signals import learning_and_test_signals
 from b2models.models.spikecoding import SpikeCodingNetwork, SpikeCodingParams
@@ -60,12 +67,17 @@ class Fig2Params(SpikeCodingParams):
     n_angles: int = 24  # tuning-curve angles
     tuning_hold: Quantity = field(default_factory=lambda: 1 * second)  # time per angle
     tuning_radius: float = 0.0  # |x| for tuning curves; 0: the RMS |x| of the input
+    n_repeats: int = 10  # Fig 2 F: trials of the same held-out input after learning (0: none)
+    repeat_window: int = 1  # steps either side within which a spike counts as repeated in another trial
 
     def validate(self):
         super().validate()
         check_chunked_learning(self)
         if float(self.tuning_hold) <= float(self.discard):
             raise ValueError(f"tuning_hold={self.tuning_hold} must be longer than discard={self.discard}")
+        if self.n_repeats == 1 or self.n_repeats < 0 or self.repeat_window < 0:
+            raise ValueError(f"n_repeats must be 0 or >= 2 and repeat_window >= 0 (got {self.n_repeats}, "
+                             f"{self.repeat_window})")
 
 
 #: parameters that reach the compiled network as run arguments, not as code
@@ -181,6 +193,48 @@ def measure_tuning(pres: _Presenter, p: Fig2Params, radius: float):
     return angles, rates
 
 
+def repeat_trials(pres: _Presenter, p: Fig2Params, segment, D, seed: int) -> dict:
+    """Fig 2 E–F: the frozen network codes the same held-out segment ``n_repeats`` times, each trial from
+    other initial membrane potentials (uniform in [−T, T]) and with other membrane and threshold noise.
+
+    Returns the spikes (after ``discard``), each trial's readout x̂ = D r and the statistics: the share of
+    spikes that recur (same cell, ±``repeat_window`` steps) in another trial, the same share for surrogate
+    trials drawn independently from the trial-averaged firing probability (what rate-modulated Poisson
+    cells would repeat), the across-trial variance of x̂ relative to var(x), and each trial's coding error.
+    """
+    net = pres.net
+    saved = net.state()
+    c, x = segment
+    d = int(round(float(p.discard / p.dt)))
+    lam_dt = float(p.lambda_ * p.dt)
+    rng = np.random.default_rng([seed, 7])
+    si_all, st_all, tr_all, xhats = [], [], [], []
+    for k in range(p.n_repeats):
+        net.set_state(V=rng.uniform(-p.T, p.T, p.N), r=saved["r"])  # other initial conditions every trial
+        si, st, _ = pres.present(c, x, learning=False)
+        r = coding.filtered_spike_trains(coding.spike_counts(si, st, p.N, len(c)), lam_dt, r0=saved["r"])
+        xhats.append(r[d:] @ np.asarray(D).T)
+        keep = st >= d
+        si_all.append(si[keep])
+        st_all.append(st[keep] - d)
+        tr_all.append(np.full(int(keep.sum()), k))
+    net.set_state(V=saved["V"], r=saved["r"])
+    si, st, tr = (np.concatenate(v) for v in (si_all, st_all, tr_all))
+    xh = np.array(xhats)
+    n_steps = len(c) - d
+    s_i, s_t, s_k = spike_stats.psth_poisson_trials(si, st, tr, p.N, p.n_repeats, n_steps,
+                                                    np.random.default_rng([seed, 8]))
+    return {
+        "repeat_spike_i": si, "repeat_spike_step": st, "repeat_trial": tr, "repeat_xhat": xh,
+        "trial_repeat_fraction": spike_stats.trial_repeat_fraction(si, st, tr, p.n_repeats, p.repeat_window),
+        "trial_repeat_fraction_psth_poisson": spike_stats.trial_repeat_fraction(s_i, s_t, s_k, p.n_repeats,
+                                                                                p.repeat_window),
+        "trial_readout_variance_ratio": float(np.mean(np.var(xh, axis=0).sum(axis=1)) / np.var(x[d:], axis=0).sum()),
+        "trial_coding_errors": np.array([coding.coding_error(x[d:], h) for h in xh]),
+        "trial_rate_hz": coding.mean_rate(len(si), p.N * p.n_repeats, n_steps * float(p.dt)),
+    }
+
+
 def _learn(ctx, p: Fig2Params) -> dict:
     """The expensive stage: learning with snapshots and tuning curves; everything as arrays."""
     L = int(round(float(p.chunk / p.dt)))
@@ -232,6 +286,8 @@ def _learn(ctx, p: Fig2Params) -> dict:
         examples["after"] = ev["example"]
         angles, tuning_after = measure_tuning(pres, p, radius)
         arrays = {f"snapshot_{k}" if k == "t" else k: np.array(v) for k, v in history.items()}
+        if p.n_repeats:
+            arrays.update(repeat_trials(pres, p, test_eval, ev["decoder"], ctx.seed))
         for key in ("before", "after"):
             x, xh, si, st = examples[key]
             arrays[f"example_xhat_{key}"] = xh
@@ -280,6 +336,28 @@ def run(ctx) -> dict:
         "binary_us_per_step_learning": None if np.isnan(timing) else timing,
         "n_binary_runs": int(a["n_binary_runs"]),
     }
+    # Fig 3 A–B (white input): each neuron's tuning maximum against the direction of its feedforward vector
+    step = 360.0 / len(a["tuning_angles"])
+    F1 = a["F_final"]
+    dev = np.zeros(0)
+    if p.J == 2:  # the tuning angles lie in the x₁–x₂ plane
+        dev = np.degrees(np.abs(coding.angle_difference(coding.peak_angles(a["tuning_angles"], a["tuning_after"]),
+                                                        np.arctan2(F1[1], F1[0]))))
+        dev = dev[np.isfinite(dev)]
+    if dev.size:
+        metrics["tuning_peak_vs_F_median_deg"] = float(np.median(dev))
+        metrics["tuning_peak_vs_F_within_step"] = float(np.mean(dev <= step + 1e-9))
+        metrics["tuning_step_deg"] = step
+    if "trial_repeat_fraction" in a:  # Fig 2 E–F: the same input on other trials
+        errs = np.asarray(a["trial_coding_errors"])
+        metrics.update({
+            "trial_repeat_fraction": float(a["trial_repeat_fraction"]),
+            "trial_repeat_fraction_psth_poisson": float(a["trial_repeat_fraction_psth_poisson"]),
+            "trial_readout_variance_ratio": float(a["trial_readout_variance_ratio"]),
+            "trial_coding_error_mean": float(errs.mean()),
+            "trial_coding_error_max": float(errs.max()),
+            "trial_rate_hz": float(a["trial_rate_hz"]),
+        })
     ctx.writer.save_metrics(metrics)
     ctx.writer.save_arrays(**a, **recorded(p, a))
     _figures(ctx, p, a)
@@ -386,6 +464,28 @@ def _figures(ctx, p, a):
     fig.tight_layout()
     ctx.writer.save_figure(fig, "fig2G_tuning")
 
+    if "repeat_xhat" in a:  # F: the same input, other trials
+        xh = a["repeat_xhat"]
+        n_show = min(xh.shape[1], int(1.0 / dt))
+        tt = np.arange(n_show) * dt
+        fig, axes = plt.subplots(2, 1, figsize=(9, 5), sharex=True)
+        si, st, tr = a["repeat_spike_i"], a["repeat_spike_step"], a["repeat_trial"]
+        n_tr = min(3, xh.shape[0])
+        for k in range(n_tr):
+            sel = (tr == k) & (st < n_show)
+            axes[0].plot(st[sel] * dt, si[sel] + (p.N + 2) * k, "|", color=f"C{k}", ms=3)
+        axes[0].set_ylabel("neuron (trials stacked)")
+        axes[0].set_title(f"same input, {n_tr} trials: {a['trial_repeat_fraction']:.2f} of spikes repeated "
+                          f"(±{p.repeat_window} step)")
+        axes[1].plot(tt, a["example_x"][:n_show, 0], "k", lw=1.5, label="x₁")
+        for k in range(xh.shape[0]):
+            axes[1].plot(tt, xh[k, :n_show, 0], lw=0.6, alpha=0.7)
+        axes[1].set_xlabel("time (s)")
+        axes[1].set_ylabel("x̂₁, every trial")
+        axes[1].legend(fontsize=7)
+        fig.tight_layout()
+        ctx.writer.save_figure(fig, "fig2F_trials")
+
 
 PROTOCOL = Protocol(
     name="spikecoding.fig2",
@@ -404,6 +504,20 @@ PROTOCOL = Protocol(
         Claim("tuning_coverage", "fraction of 8 angle sectors with a preferred angle", "all angles covered",
               "1.0", lambda v: v >= 1.0, "{:.2f}"),
         Claim("initial_error", "coding error before learning", "high (Fig 2 B)", "> final", None),
+        Claim("tuning_peak_vs_F_within_step", "share of neurons whose tuning maximum lies within one tuning-angle "
+              "step of the direction of F_i", "tuning maxima aligned with the feedforward weights (Fig 3 A–B)",
+              "≥ 0.8", lambda v: v >= 0.8, "{:.2f}"),
+        Claim("tuning_peak_vs_F_median_deg", "median |tuning maximum − angle of F_i| (deg)", "≈ 0 (Fig 3 A–B)",
+              "(one step: 360°/n_angles)", None, "{:.1f}"),
+        Claim("trial_repeat_fraction", "share of spikes repeated (same cell, ±1 step) on another trial of the "
+              "same input, other initial state and noise", "spike times differ between trials (Fig 2 E vs F)",
+              "< 0.5", lambda v: v < 0.5, "{:.3f}"),
+        Claim("trial_repeat_fraction_psth_poisson", "the same share for rate-matched Poisson trials "
+              "(trial-averaged firing probability)", "—", "(reference)", None, "{:.3f}"),
+        Claim("trial_readout_variance_ratio", "across-trial variance of the readout x̂ / variance of x",
+              "the readout is precise on every trial (Fig 2 E–F)", "< 0.01", lambda v: v < 0.01, "{:.2e}"),
+        Claim("trial_coding_error_mean", "coding error of single trials (mean over trials)", "precise",
+              "≤ 0.0055", lambda v: v <= 0.0055),
     ],
-    figures=["fig2A_signal", "fig2B_learning", "fig2C_weights", "fig2G_tuning"],
+    figures=["fig2A_signal", "fig2B_learning", "fig2C_weights", "fig2F_trials", "fig2G_tuning"],
 )

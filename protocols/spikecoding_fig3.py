@@ -25,7 +25,8 @@ Tuning curves are measured on the input's iso-density ellipse (constant Mahalano
 spaced angles), where every direction is equally typical of the input; the Fig 2 measurement at
 constant |x| is reported too (``*_const_radius``): there inputs along the short axis are far out in
 the tail of the distribution, the neurons coding them fire hardest, and the rate peaks move
-towards the short axis.
+towards the short axis.  Fig 3 A–B: each neuron's tuning maximum (angle of its highest rate) against the direction
+of its feedforward vector F_i, at constant |x| and on the ellipse (``*_peak_vs_F_*``).
 
 Deviations: the paper's exact input distribution for Fig 3 is not reproduced (an elliptical
 Gaussian cloud is used); learning is shorter than Fig 2's 14,000 s (default 5,000 s per network).
@@ -271,6 +272,16 @@ def run(ctx) -> dict:
                                                                            F[:, act])[0],
             f"{rule}_active_neurons": int(len(act)),
         })
+        # Fig 3 A–B: each neuron's tuning maximum against the direction of its feedforward vector F_i (both
+        # tuning measurements; tuning maximum = the angle of the highest rate, as for the density ratio above)
+        step = 360.0 / len(a[f"{rule}_tuning_angles"])
+        for tag, peaks in (("", pref_circle), ("_contour", pref)):
+            dev = np.degrees(np.abs(coding.angle_difference(peaks, np.arctan2(F[1], F[0]))))
+            dev = dev[np.isfinite(dev)]
+            metrics[f"{rule}_peak_vs_F_median_deg{tag}"] = float(np.median(dev)) if dev.size else float("nan")
+            metrics[f"{rule}_peak_vs_F_within_step{tag}"] = float(np.mean(dev <= step + 1e-9)) if dev.size \
+                else float("nan")
+        metrics[f"{rule}_tuning_step_deg"] = step
     metrics["tuning_radius"] = float(a["tuning_radius"])
     metrics["build_s"] = float(a["build_s"])
     for k, v in metrics.items():
@@ -367,6 +378,14 @@ PROTOCOL = Protocol(
         Claim("decorrelated_decoder_alignment", "axial alignment of the decoder vectors",
               "decoders follow the input distribution (Fig 3 C)", "> 0.2",
               lambda v: v is not None and v > 0.2, "{:.2f}"),
+        Claim("decorrelated_peak_vs_F_median_deg", "median |tuning maximum − angle of F_i| (deg; constant |x|, "
+              "active neurons)", "tuning maxima point along the feedforward weights (Fig 3 A–B)",
+              "≤ one tuning-angle step", None, "{:.1f}"),
+        Claim("decorrelated_peak_vs_F_within_step", "share of neurons whose tuning maximum lies within one "
+              "tuning-angle step of F_i", "aligned (Fig 3 A–B)", "≥ 0.8", lambda v: v is not None and v >= 0.8,
+              "{:.2f}"),
+        Claim("decorrelated_peak_vs_F_median_deg_contour", "the same on the input's iso-density ellipse (deg)",
+              "—", "(secondary)", None, "{:.1f}"),
         Claim("decorrelated_final_error", "coding error after learning (correlated-input rule)",
               "precise code, as for white inputs", "≤ 0.01", lambda v: v is not None and v <= 0.01),
         Claim("decorrelated_omega_vs_whitened", "‖Ω − s(−FᵀP⁻¹F)‖²/‖Ω‖² (neurons active in the test)",

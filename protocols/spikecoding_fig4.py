@@ -47,7 +47,11 @@ independent trains (expectation 0), ``_pairs`` / ``_excluded_pairs`` (pairs left
 train); at a bin of one step ``_exclusive``, the correlation that the one-spike-per-step rule alone
 forces (:func:`analysis.spike_stats.exclusive_bernoulli_correlation`).
 Tuning curves (rate vs. angle of a constant input in the x₁–x₂ plane)
-come after learning, for E and I cells.
+come after learning, for E and I cells; Fig 4 D's "I cells more broadly tuned" is measured as the median half-max
+width (and, secondary, the circular spread) of the most active half of each population's firing cells
+(:func:`tuning_breadth`; "the most active" is the paper's selection, the half fixed here before any result).
+Fig 4 Bii–iii: the rates at every snapshot, and the CV and Fano factor at every snapshot on the first
+``traj_inputs`` constant inputs × ``traj_trials`` trials (an own noise stream, so the learning run is unchanged).
 
 Figures: ``fig4_learning`` (errors, rates, voltage variance, balance over learning),
 ``fig4_signal`` (x, x̂_E, x̂_I and rasters before/after), ``fig4_variability`` (CV, Fano,
@@ -105,6 +109,9 @@ class Fig4Params(EIParams):
     tuning_radius: float = 0.0  # |x| for tuning curves; 0: the RMS |x| of the input
     anneal_start: float = 1.0  # fraction of duration after which the learning rates decay (1: never)
     anneal_tau: Quantity = field(default_factory=lambda: 1 * second)  # ε(t) = ε / (1 + (t − start)/τ)
+    traj_inputs: int = 2  # Fig 4 Biii: the first constant inputs (at most n_inputs) for CV / Fano at every
+    # snapshot (0: not measured)
+    traj_trials: int = 10  # trials per input at every snapshot
 
     def rate_scale(self, t_done: float) -> float:
         """Learning-rate factor for a chunk that starts after ``t_done`` seconds of learning."""
@@ -123,13 +130,16 @@ class Fig4Params(EIParams):
                              f"(got {self.anneal_start}, {self.anneal_tau})")
         if float(self.tuning_hold) <= float(self.discard):
             raise ValueError(f"tuning_hold={self.tuning_hold} must be longer than discard={self.discard}")
+        if self.traj_inputs < 0 or (self.traj_inputs and self.traj_trials < 2):
+            raise ValueError(f"need traj_inputs >= 0 and traj_trials >= 2 (got {self.traj_inputs}, "
+                             f"{self.traj_trials})")
 
 
 def quick_params(p: Fig4Params) -> Fig4Params:
     """The demo (under a minute on cpp): 100 E / 25 I cells, 60 s of faster learning."""
     return dataclasses.replace(
         p, N_E=100, N_I=25, duration=60 * second, chunk=0.5 * second, n_snapshots=5, test_chunks=4,
-        eps_F=200 * p.eps_F, eps_Omega=200 * p.eps_Omega, n_inputs=4, n_trials=10, n_angles=8,
+        eps_F=200 * p.eps_F, eps_Omega=200 * p.eps_Omega, n_inputs=4, n_trials=10, n_angles=16,
         tuning_hold=0.3 * second, n_record=10,
     )
 
@@ -360,6 +370,27 @@ def measure_tuning(pres: _Presenter, p: Fig4Params, radius: float):
 
 HISTORY_KEYS = ("error_E", "error_I", "rate_E", "rate_I", "voltage_var_E", "voltage_var_I",
                 "balance_E", "balance_I", "net_ratio_E", "net_ratio_I")
+#: variability measured at every snapshot (Fig 4 Biii), on ``traj_inputs`` of the constant inputs
+TRAJ_KEYS = ("cv_E", "fano_E", "cv_I", "fano_I", "cv_poisson_ref_E", "fano_poisson_ref_E", "rate_E", "rate_I")
+
+
+def tuning_breadth(angles, rates, top_fraction: float = 0.5) -> dict:
+    """Tuning breadth of one population (Fig 4 D): half-max width (degrees) and circular spread of its most
+    active cells — those whose mean tuning rate is in the top ``top_fraction`` of the cells that fire (the
+    paper shows "the most active" cells; fixed here before any result) — and of every cell that fires."""
+    rates = np.asarray(rates, dtype=float)
+    mean = rates.mean(axis=0)
+    firing = np.flatnonzero(mean > 0)
+    out = {"n_firing": int(firing.size)}
+    if firing.size == 0:
+        return out | {k: float("nan") for k in ("width_deg", "spread", "width_deg_all", "spread_all")}
+    k = max(1, int(np.ceil(top_fraction * firing.size)))
+    top = firing[np.argsort(mean[firing])[::-1][:k]]
+    width = np.degrees(coding.halfmax_width(angles, rates))
+    spread = coding.circular_spread(angles, rates)
+    return out | {"width_deg": float(np.median(width[top])), "spread": float(np.median(spread[top])),
+                  "width_deg_all": float(np.median(width[firing])), "spread_all": float(np.median(spread[firing])),
+                  "n_top": int(k)}
 
 
 def run(ctx) -> dict:
@@ -387,10 +418,18 @@ def run(ctx) -> dict:
         var_before = measure_variability(pres, p, inputs)
         ctx.log("before learning: " + _fmt_var(var_before))
         history = {k: [] for k in ("t",) + HISTORY_KEYS}
+        traj = {k: [] for k in TRAJ_KEYS}
+        # its own noise stream, so that the learning run is the same with or without the trajectory
+        traj_pres = _Presenter(net, ctx.seed + 7_919)
+        p_traj = dataclasses.replace(p, n_trials=p.traj_trials)
         examples = {}
         max_violations = 0
 
         def snapshot(k_done):
+            if p.traj_inputs:
+                v = measure_variability(traj_pres, p_traj, inputs[:p.traj_inputs])
+                for key in TRAJ_KEYS:
+                    traj[key].append(v[key])
             ev = evaluate(pres, p, test_fit, test_eval)
             ev["rate_scale"] = p.rate_scale(k_done * float(p.chunk))
             history["t"].append(k_done * float(p.chunk))
@@ -448,6 +487,28 @@ def run(ctx) -> dict:
     for pop in ("E", "I"):
         pref = coding.preferred_angles(angles, tuning[pop])
         metrics[f"tuning_coverage_{pop}"] = coding.angular_coverage(pref[np.isfinite(pref)], 8)
+        # Fig 4 D: tuning breadth of the most active cells
+        for key, val in tuning_breadth(angles, tuning[pop]).items():
+            metrics[f"tuning_{key}_{pop}"] = val
+    if metrics.get("tuning_width_deg_E"):
+        metrics["tuning_width_I_over_E"] = metrics["tuning_width_deg_I"] / metrics["tuning_width_deg_E"]
+    if metrics.get("tuning_spread_E"):
+        metrics["tuning_spread_I_over_E"] = metrics["tuning_spread_I"] / metrics["tuning_spread_E"]
+    # Fig 4 Bii–iii: rates, CV and Fano factor over learning (at every snapshot)
+    metrics["rate_E_final_over_initial"] = history["rate_E"][-1] / history["rate_E"][0] \
+        if history["rate_E"][0] > 0 else float("nan")
+    metrics["rate_I_final_over_initial"] = history["rate_I"][-1] / history["rate_I"][0] \
+        if history["rate_I"][0] > 0 else float("nan")
+    if p.traj_inputs:
+        for key in ("cv_E", "fano_E", "cv_I", "fano_I"):
+            vals = np.array(traj[key], dtype=float)
+            learned = vals[1:] if vals.size > 1 else vals
+            metrics[f"traj_{key}_initial"] = float(vals[0])
+            metrics[f"traj_{key}_final"] = float(vals[-1])
+            metrics[f"traj_{key}_min_learning"] = float(np.nanmin(learned)) if np.isfinite(learned).any() \
+                else float("nan")
+            metrics[f"traj_{key}_max_learning"] = float(np.nanmax(learned)) if np.isfinite(learned).any() \
+                else float("nan")
     metrics.update({
         "dale_violations_max": max_violations,
         "learning_rate_E_hz": learn_spikes[0] / p.N_E / learned_s,
@@ -466,10 +527,11 @@ def run(ctx) -> dict:
               "tuning_E": tuning["E"], "tuning_I": tuning["I"], "isis_E_after": var_after["isis_E"],
               "constant_inputs": inputs}
     arrays.update({k: np.array(v) for k, v in history.items() if k != "t"})
+    arrays.update({f"traj_{k}": np.array(v, dtype=float) for k, v in traj.items() if v})
     arrays.update({f"{k}_initial": v for k, v in W0.items()})
     arrays.update({f"{k}_final": v for k, v in W1.items()})
     ctx.writer.save_arrays(**arrays, **recorded(p, examples))
-    _figures(ctx, p, history, examples, var_before, var_after, angles, tuning)
+    _figures(ctx, p, history, examples, var_before, var_after, angles, tuning, traj)
     return metrics
 
 
@@ -514,7 +576,7 @@ def _fmt_var(v):
             f"  binned spike-train corr: {binned}")
 
 
-def _figures(ctx, p, history, examples, var_before, var_after, angles, tuning):
+def _figures(ctx, p, history, examples, var_before, var_after, angles, tuning, traj=None):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -539,6 +601,23 @@ def _figures(ctx, p, history, examples, var_before, var_after, angles, tuning):
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     ctx.writer.save_figure(fig, "fig4_learning")
+
+    if traj and traj.get("cv_E"):  # Bii–iii: rates, CV and Fano factor over learning
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+        for pop in ("E", "I"):
+            axes[0].plot(t, history[f"rate_{pop}"], "o-", color=colors[pop], ms=3, label=f"{pop} (test input)")
+        axes[0].set_ylabel("mean rate (Hz)")
+        for key, mk, lab in (("cv", "o-", "ISI CV"), ("fano", "s--", "Fano factor")):
+            axes[1].plot(t, traj[f"{key}_E"], mk, color=colors["E"], ms=3, label=f"{lab} E")
+            axes[1].plot(t, traj[f"{key}_I"], mk, color=colors["I"], ms=3, label=f"{lab} I")
+        axes[1].axhline(1, color="k", ls=":", lw=1)
+        axes[1].set_ylabel("CV, Fano factor (constant inputs)")
+        for ax in axes:
+            ax.set_xscale("log")
+            ax.set_xlabel("learning time (s)")
+            ax.legend(fontsize=6)
+        fig.tight_layout()
+        ctx.writer.save_figure(fig, "fig4B_trajectories")
 
     # signal and rasters
     fig, axes = plt.subplots(p.J + 1, 2, figsize=(11, 1.6 * (p.J + 1) + 1), sharex=True)
@@ -651,10 +730,22 @@ PROTOCOL = Protocol(
                 f"mean pairwise spike-train correlation (E), {corr_bin_label(b)} bins",
                 "< 0.001 (bin not stated: every bin reported)", "|ρ| < 0.001", lambda v: abs(v) < 0.001, "{:.2e}")
           for b in CORR_BINS_MS],
+        Claim("tuning_width_I_over_E", "median half-max tuning width, I / E (most active half of each "
+              "population)", "I cells more broadly tuned than E cells (Fig 4 D)", "> 1", lambda v: v > 1, "{:.2f}"),
+        Claim("tuning_spread_I_over_E", "median circular spread of the tuning curves, I / E (secondary)",
+              "broader I tuning (Fig 4 D)", "> 1", lambda v: v > 1, "{:.2f}"),
+        Claim("rate_E_final_over_initial", "E rate on the test input after / before learning",
+              "mean rates over learning (Fig 4 Bii)", "—", None, "{:.2f}"),
+        Claim("traj_cv_E_final", "ISI CV of E cells at the last snapshot (trajectory inputs)",
+              "CV over learning (Fig 4 Biii)", "0.8–1.2", lambda v: 0.8 <= v <= 1.2, "{:.2f}"),
+        Claim("traj_fano_E_final", "Fano factor of E cells at the last snapshot (trajectory inputs)",
+              "Fano factor over learning (Fig 4 Biii)", "0.7–1.3", lambda v: 0.7 <= v <= 1.3, "{:.2f}"),
+        Claim("traj_cv_E_initial", "ISI CV of E cells before learning (trajectory inputs)", "—",
+              "(start of the trajectory)", None, "{:.2f}"),
         Claim("final_balance_E", "E–I current correlation of E cells after learning", "tight balance",
               "> 0.5", lambda v: v > 0.5, "{:.3f}"),
         Claim("dale_violations_max", "weights of the wrong sign during learning", "0 (Dale's law)", "0",
               lambda v: v == 0, "{:d}"),
     ],
-    figures=["fig4_learning", "fig4_signal", "fig4_variability", "fig4_balance", "fig4_tuning"],
+    figures=["fig4_learning", "fig4B_trajectories", "fig4_signal", "fig4_variability", "fig4_balance", "fig4_tuning"],
 )

@@ -5,8 +5,22 @@ signals spike by spike. PLoS Comput Biol 16(3): e1007692.
 https://doi.org/10.1371/journal.pcbi.1007692
 
 The authors published no code for this figure; this protocol is our construction of its
-four panels with the network of :mod:`models.spikecoding_robust` (the Fig 2 network, 2-D
-smoothed-noise input, learning with Eqs 6 and 7 from the paper's Fig 2 start):
+panels.  Two networks (``network``):
+
+* ``ei`` (``--set network=ei``; the paper's robustness figure uses its E–I network): the Fig 4 model of
+  :mod:`models.spikecoding_ei` (authors' values, 2-D input, ``ei_N_E`` E and ``ei_N_E``/4 I cells, learning
+  rates ``ei_eps_scale`` × the authors' for ``ei_duration``), with synaptic delays on every connection between
+  cells, a one-spike arbiter that obeys them (``ei_arbiter="delayed"``: with a delay no cell is stopped by
+  another cell's spike of the same step; ``"instant"``: the undelayed arbiter) and the membrane noise as a run
+  argument.  **B**: a random ``ei_removed`` share of every connection type between cells (E → E, E → I, I → E,
+  I → I; the I resets kept) is removed before learning and stays 0; the claim reads the smallest kept fraction
+  whose error stays below 2× the intact network's.  **C**: noise × delay (``ei_noise_levels`` per 0.1 ms step ×
+  ``ei_delays``), with the error before learning.  **A** (``ei_sizes``, optional).  Beside every point: Poisson
+  populations of N_E cells with rectified-linear tuning to the learned F at ``poisson_rates`` (5 and 10 Hz) and
+  at the network's own E rate, read out with the same optimal decoder.
+* ``single`` (default, so that earlier commands and sweeps keep their meaning): the Fig 2 network of
+  :mod:`models.spikecoding_robust` (2-D smoothed-noise input, learning with Eqs 6 and 7 from the paper's
+  Fig 2 start), panels A–D as below:
 
 * **A** coding error after learning against network size N (``sizes``), beside a Poisson
   population of the same size and the same mean rate: inhomogeneous Poisson cells with
@@ -67,6 +81,8 @@ from b2models.params import jsonable
 from b2models.protocol import Claim, Protocol
 
 PANELS = ("A", "B", "C")
+#: which network the sweep learns: the paper's E–I network of Fig 4 (``ei``) or the Fig 2 network (``single``)
+NETWORKS = ("ei", "single")
 
 
 @dataclass
@@ -87,8 +103,26 @@ class Fig7Params(RobustParams):
     delays: str = "0,1,2,4"  # C/D: lateral synaptic delays (ms)
     psc_taus: str = "0,2,2,2"  # C/D: PSC time constant for each delay (ms; 0: jump)
     panels: str = "ABC"  # which panels to run
+    network: str = "single"  # 'single': the Fig 2 network; 'ei': the paper's E–I network (Fig 4 model)
+    # the E–I network's sweep (network='ei'); its model parameters are EIParams' (Fig 4, authors' code)
+    ei_N_E: int = 80  # E cells (N_I = ei_N_E / 4)
+    ei_duration: Quantity = field(default_factory=lambda: 40 * second)  # learning per point
+    ei_chunk: Quantity = field(default_factory=lambda: 1 * second)  # one re-run of the binary
+    ei_test: Quantity = field(default_factory=lambda: 2 * second)  # decoder fit segment, and test segment
+    ei_eps_scale: float = 200.0  # × the authors' EI learning rates (ε_F = 1e-5, ε_Ω = 1e-4), as Figs 4/8 --quick
+    ei_sizes: str = "20,40,80"  # A: E cells ("": panel A not run for the E–I network)
+    ei_removed: str = "0,0.4,0.6,0.8,0.9"  # B: fraction of connections between cells removed before learning
+    ei_noise_levels: str = "0,0.002,0.006,0.02"  # C: membrane noise s.d. per 0.1 ms step (authors: 0.002)
+    ei_delays: str = "0,1,2"  # C: synaptic delays (ms) of every connection between cells
+    ei_arbiter: str = "delayed"  # one-spike arbiter with delays: 'delayed' (obeys them) or 'instant'
+    poisson_rates: str = "5,10"  # Hz: rate-matched Poisson populations beside the network (and one at its rate)
 
     def validate(self):
+        if self.network not in NETWORKS:
+            raise ValueError(f"network={self.network!r}: expected one of {NETWORKS}")
+        if self.network == "ei":
+            self.validate_ei()
+            return
         super().validate()
         if float(self.chunk) <= 0 or float(self.duration) < float(self.chunk):
             raise ValueError(f"need 0 < chunk <= duration (chunk={self.chunk}, duration={self.duration})")
@@ -117,6 +151,39 @@ class Fig7Params(RobustParams):
         for d, tau in zip(delays, taus):
             dataclasses.replace(self, delay=d * ms, epsc_tau=tau * ms).check_network()
 
+    def validate_ei(self):
+        from b2models.models.spikecoding_ei import ARBITERS
+
+        for name in ("ei_chunk", "ei_test"):
+            q = getattr(self, name)
+            if float(q) <= 0:
+                raise ValueError(f"{name}={q} must be positive")
+        if float(self.discard) >= float(self.ei_test):
+            raise ValueError(f"discard={self.discard} must be shorter than ei_test={self.ei_test}")
+        if float(self.ei_duration) < float(self.ei_chunk):
+            raise ValueError(f"ei_duration={self.ei_duration} must be at least one ei_chunk ({self.ei_chunk})")
+        if self.n_seeds < 1 or self.ei_eps_scale <= 0:
+            raise ValueError(f"n_seeds >= 1 and ei_eps_scale > 0 are required ({self.n_seeds}, {self.ei_eps_scale})")
+        if self.ei_arbiter not in ARBITERS:
+            raise ValueError(f"ei_arbiter={self.ei_arbiter!r}: expected one of {ARBITERS}")
+        if not self.panels or set(self.panels) - set(PANELS):
+            raise ValueError(f"panels={self.panels!r}: letters from {''.join(PANELS)}")
+        sizes = self.grid("ei_sizes") if str(self.ei_sizes).strip() else ()
+        if any(int(n) != n or n < 4 or int(n) % 4 for n in sizes) or self.ei_N_E % 4:
+            raise ValueError(f"ei_sizes={self.ei_sizes!r}, ei_N_E={self.ei_N_E}: multiples of 4 (N_I = N_E / 4)")
+        if any(not 0 <= f < 1 for f in self.grid("ei_removed")):
+            raise ValueError(f"ei_removed={self.ei_removed!r}: fractions in [0, 1)")
+        if any(v < 0 for v in self.grid("ei_noise_levels")):
+            raise ValueError(f"ei_noise_levels={self.ei_noise_levels!r}: must be >= 0")
+        if any(r <= 0 for r in self.grid("poisson_rates")):
+            raise ValueError(f"poisson_rates={self.poisson_rates!r}: rates in Hz, > 0")
+        for d in self.grid("ei_delays"):
+            ei_params(self, self.ei_N_E, d).validate()
+        ei_params(self, self.ei_N_E, 0.0).validate()
+        if abs(float(self.ei_chunk / ei_params(self, 4, 0.0).dt) - round(float(self.ei_chunk / ei_params(
+                self, 4, 0.0).dt))) > 1e-6:
+            raise ValueError(f"ei_chunk={self.ei_chunk} is not a whole number of steps")
+
     def grid(self, name: str) -> tuple:
         """The values of a comma-separated sweep field as floats."""
         text = getattr(self, name)
@@ -133,11 +200,244 @@ class Fig7Params(RobustParams):
 
 
 def quick_params(p: Fig7Params) -> Fig7Params:
-    """Small sweep: 200 s of learning at ×10 rates, 5 seeds, 4 points per curve (4 delays in C)."""
+    """Small sweeps.  Fig 2 network (``network=single``): 200 s of learning at ×10 rates, 5 seeds, 4 points
+    per curve (4 delays in C).  E–I network: 40 E / 10 I cells, 20 s of learning at ×200 rates, panels B and C
+    only (removed 0 / 60 / 80 / 90 %; delays 0 / 1 / 2 ms × noise 0 / 0.002 / 0.01 per step), 5 seeds."""
     return dataclasses.replace(
         p, duration=200 * second, chunk=20 * second, test=20 * second, eps_scale=10.0, sizes="5,10,20,40",
         removed="0,0.3,0.6,0.9", noise_levels="0,0.01,0.03,0.06", delays="0,1,2,4", psc_taus="0,2,2,2",
+        ei_N_E=40, ei_duration=20 * second, ei_chunk=1 * second, ei_test=2 * second, ei_sizes="",
+        ei_removed="0,0.6,0.8,0.9", ei_noise_levels="0,0.002,0.01", ei_delays="0,1,2",
     )
+
+
+# ----------------------------------------------------------------------------------------
+# the E–I network (network='ei')
+# ----------------------------------------------------------------------------------------
+def ei_params(p: Fig7Params, n_e: int, delay_ms: float):
+    """EIParams for one build: the Fig 4 model (authors' values), 2-D input, the sweep's size and delay."""
+    from b2models.models.spikecoding_ei import EIParams
+
+    return EIParams(N_E=int(n_e), N_I=int(n_e) // 4, J=2, n_record=0, delay=delay_ms * ms, arbiter=p.ei_arbiter,
+                    noise_run_arg=True, eps_F=1e-5 * p.ei_eps_scale, eps_Omega=1e-4 * p.ei_eps_scale)
+
+
+def ei_points(p: Fig7Params, seed: int) -> list[dict]:
+    """Every (panel, value, seed) point of the E–I sweep; its build key is (N_E, delay)."""
+    from b2models.models.spikecoding_ei import EIParams
+
+    noise0 = EIParams().noise_per_step
+    seeds = [seed * 1000 + k for k in range(p.n_seeds)]
+    pts = []
+    if "A" in p.panels and str(p.ei_sizes).strip():
+        pts += [dict(panel="A", N=int(n), removed=0.0, noise=noise0, delay=0.0, tau=0.0, seed=s)
+                for n in p.grid("ei_sizes") for s in seeds]
+    if "B" in p.panels:
+        pts += [dict(panel="B", N=p.ei_N_E, removed=float(f), noise=noise0, delay=0.0, tau=0.0, seed=s)
+                for f in p.grid("ei_removed") for s in seeds]
+    if "C" in p.panels:
+        pts += [dict(panel="C", N=p.ei_N_E, removed=0.0, noise=float(lv), delay=float(d), tau=0.0, seed=s)
+                for d in p.grid("ei_delays") for lv in p.grid("ei_noise_levels") for s in seeds]
+    return pts
+
+
+class _BuiltEI:
+    """A session and a compiled plastic E–I network for one build key (N_E, delay)."""
+
+    def __init__(self, p: Fig7Params, backend: str, threads: int, key):
+        self.p = p
+        self.q = ei_params(p, key[0], key[1])
+        self.backend, self.threads = backend, threads
+        self.L = round(float(p.ei_chunk / self.q.dt))
+
+    def __enter__(self):
+        from b2models.models.spikecoding_ei import EINetwork, EIParams
+
+        code_key = jsonable({f.name: getattr(self.q, f.name) for f in dataclasses.fields(EIParams)
+                             if f.name not in ("eps_F", "eps_Omega", "noise_per_step")})
+        self.session = Session(self.backend, "spikecoding_fig7_ei", key=(code_key, self.L), threads=self.threads)
+        self.session.open()
+        try:
+            self.net = EINetwork(self.q, self.session, self.L, plastic=True, name="ei7")
+        except BaseException:
+            self.session.close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.session.close()
+        return False
+
+
+class _BuilderEI:
+    def __init__(self, p, backend, threads):
+        self.p, self.backend, self.threads = p, backend, threads
+
+    def __call__(self, key):
+        return _BuiltEI(self.p, self.backend, self.threads, key)
+
+
+def ei_build_key(pt: dict):
+    return (pt["N"], pt["delay"])
+
+
+def random_removal_masks(net, fraction: float, rng: np.random.Generator) -> dict:
+    """Presence masks that remove ``fraction`` of every connection type between cells at random (E → E,
+    E → I, I → E, I → I); the I cells' self-connections (their reset) are kept."""
+    masks = {}
+    for key in ("W_EE", "W_EI", "W_IE", "W_II"):
+        shape = net.shapes[key]
+        M = (rng.random(shape) >= fraction).astype(float)
+        if key == "W_II":
+            np.fill_diagonal(M, 1.0)
+        if key == "W_EE":
+            np.fill_diagonal(M, 0.0)  # no E autapse synapse (the fixed autapse is the reset)
+        masks[key] = M
+    return masks
+
+
+def connections_between_cells(net) -> int:
+    """Number of connections between different cells (E → E off-diagonal, E → I, I → E, I → I off-diagonal)."""
+    n_e, n_i = net.shapes["W_EI"][1], net.shapes["W_EI"][0]
+    return n_e * (n_e - 1) + 2 * n_e * n_i + n_i * (n_i - 1)
+
+
+class _RunPointEI:
+    """Learn a fresh E–I network for one point, then test it (E readout) beside Poisson populations."""
+
+    def __init__(self, p: Fig7Params):
+        self.p = p
+
+    def __call__(self, built: _BuiltEI, pt: dict) -> dict:
+        from b2models.models.spikecoding_ei import initial_weights
+
+        p, q, net, L = self.p, built.q, built.net, built.L
+        dt = float(q.dt)
+        lam_dt = float(q.lambda_ * q.dt)
+        seed = int(pt["seed"])
+        rng = np.random.default_rng([seed, 7])
+        net.set_masks(**{k: np.ones(v.shape) for k, v in net.masks.items()})
+        net.set_weights(**initial_weights(q, np.random.default_rng(seed)))
+        net.set_dynamic_state(V_E=0, r_E=0, V_I=0, r_I=0, xbar=0)
+        kept = 1.0
+        if pt["removed"] > 0:
+            masks = random_removal_masks(net, pt["removed"], rng)
+            net.set_masks(**masks)
+            present = sum(float(masks[k].sum()) for k in masks) - q.N_I  # minus the I resets
+            kept = present / connections_between_cells(net)
+        net.noise_sd = pt["noise"]
+        sig = float(q.input_sigma / q.dt)
+        train = SmoothedNoise(q.J, sig, q.input_amplitude, lam_dt, dt, seed=[seed, 1])
+        held = SmoothedNoise(q.J, sig, q.input_amplitude, lam_dt, dt, seed=[seed, 2])
+        out = dict(pt)
+        out["kept_fraction"] = kept
+        if pt["panel"] == "C":
+            before = SmoothedNoise(q.J, sig, q.input_amplitude, lam_dt, dt, seed=[seed, 3])
+            state = net.state()
+            out["error_before"], out["rate_before_hz"], *_ = self._test(net, q, before, seed * 100_003 - 10_000)
+            net.set_dynamic_state(**{k: state[k] for k in ("V_E", "r_E", "V_I", "r_I", "xbar")})
+        n_chunks = int(np.floor(float(p.ei_duration / p.ei_chunk)))
+        for k in range(n_chunks):
+            c, _ = train.next(L)
+            net.run_chunk(c, learning=True, seed=seed * 100_003 + k)
+        out["error"], out["rate_hz"], out["rate_I_hz"], x_fit, x_ev = self._test(net, q, held,
+                                                                                 seed * 100_003 + n_chunks)
+        F = net.weights["F"]
+        prng = np.random.default_rng([seed, 8])
+        out["poisson_error"], _ = poisson_population_error(F, x_fit, x_ev, out["rate_hz"], dt, lam_dt, prng)
+        for r in p.grid("poisson_rates"):
+            out[f"poisson{r:g}_error"], _ = poisson_population_error(F, x_fit, x_ev, r, dt, lam_dt, prng)
+        stray = 0.0
+        for key, M in net.masks.items():
+            stray = max(stray, float(np.abs(net.weights[key][M == 0]).max(initial=0.0)))
+        out["max_removed_weight"] = stray
+        return out
+
+    def _test(self, net, q, held: SmoothedNoise, seed: int):
+        """Frozen weights: the E decoder fitted on one held-out segment; (error, E rate, I rate) on the next."""
+        p = self.p
+        lam_dt = float(q.lambda_ * q.dt)
+        L = net.chunk_steps
+        n_test = int(np.ceil(float(p.ei_test / p.ei_chunk) - 1e-9)) * L
+        d = round(float(p.discard / q.dt))  # transient dropped at the start of each segment
+        seg = []
+        for part in range(2):
+            c, x = held.next(n_test)
+            r0 = net.r_E.copy()
+            si, st, n_i = [], [], 0
+            for k in range(n_test // L):
+                res = net.run_chunk(c[k * L:(k + 1) * L], learning=False, seed=seed + 1000 * (part + 1) + k)
+                si.append(res.spike_i_E)
+                st.append(res.spike_step_E + k * L)
+                n_i += int(np.sum(res.spike_step_I + k * L >= d))
+            si, st = np.concatenate(si), np.concatenate(st)
+            r = coding.filtered_spike_trains(coding.spike_counts(si, st, q.N_E, n_test), lam_dt, r0=r0)
+            seg.append((r[d:], x[d:], int(np.sum(st >= d)), n_i))
+        (r_fit, x_fit, _, _), (r_ev, x_ev, n_sp, n_sp_i) = seg
+        D = coding.optimal_decoder(r_fit, x_fit, ridge=p.decoder_ridge * float(np.mean(np.sum(r_fit**2, axis=0))))
+        err = coding.coding_error(x_ev, r_ev @ D.T)
+        T = len(x_ev) * float(q.dt)
+        return err, coding.mean_rate(n_sp, q.N_E, T), coding.mean_rate(n_sp_i, q.N_I, T), x_fit, x_ev
+
+
+def summarise_ei(p: Fig7Params, results: list[dict]) -> dict:
+    """Means ± s.d. over seeds per point, and the statistics the claims read."""
+    m = {"n_points": len(results), "n_seeds": p.n_seeds, "network": "ei", "ei_arbiter": p.ei_arbiter}
+    rates = p.grid("poisson_rates")
+    if any(r["panel"] == "A" for r in results):
+        N, e, s, _ = curve(results, "A", "N")
+        for k, n in enumerate(N):
+            m[f"A_error_NE{int(n)}"], m[f"A_error_sd_NE{int(n)}"] = e[k], s[k]
+            m[f"A_rate_hz_NE{int(n)}"] = curve(results, "A", "N", "rate_hz")[1][k]
+            for r in rates:
+                m[f"A_poisson{r:g}_error_NE{int(n)}"] = curve(results, "A", "N", f"poisson{r:g}_error")[1][k]
+        m["A_slope_network"] = loglog_slope(N, e)
+    if any(r["panel"] == "B" for r in results):
+        f, e, s, _ = curve(results, "B", "removed")
+        _, kept, _, _ = curve(results, "B", "removed", "kept_fraction")
+        _, rate, _, _ = curve(results, "B", "removed", "rate_hz")
+        base = e[f == 0][0] if (f == 0).any() else float("nan")
+        for k, fv in enumerate(f):
+            tag = f"removed{fv:g}"
+            m[f"B_error_{tag}"], m[f"B_error_sd_{tag}"] = e[k], s[k]
+            m[f"B_kept_fraction_{tag}"] = kept[k]
+            m[f"B_rate_hz_{tag}"] = rate[k]
+            m[f"B_error_ratio_{tag}"] = e[k] / base
+        # the smallest kept fraction down to which (every larger one included) the error stays < 2× intact
+        ok = [(k_, r_) for k_, r_ in zip(kept, e / base)]
+        ok.sort(key=lambda t: -t[0])
+        min_kept = 1.0
+        for k_, r_ in ok:
+            if not r_ < 2.0:
+                break
+            min_kept = k_
+        m["B_min_kept_fraction_within_2x"] = float(min_kept)
+        m["B_max_removed_weight"] = max(r["max_removed_weight"] for r in results if r["panel"] == "B")
+    if any(r["panel"] == "C" for r in results):
+        ratios = []
+        for d in p.grid("ei_delays"):
+            lvl, e, s, _ = curve(results, "C", "noise", where=lambda r, d=d: r["delay"] == d)
+            tag = f"d{d:g}ms"
+            for key in ("rate_hz", "rate_I_hz", "error_before", "poisson_error") + tuple(
+                    f"poisson{r:g}_error" for r in rates):
+                _, v, vs, _ = curve(results, "C", "noise", key, where=lambda r, d=d: r["delay"] == d)
+                for k, lv in enumerate(lvl):
+                    m[f"C_{key}_{tag}_noise{lv:g}"] = v[k]
+            for k, lv in enumerate(lvl):
+                m[f"C_error_{tag}_noise{lv:g}"], m[f"C_error_sd_{tag}_noise{lv:g}"] = e[k], s[k]
+            best = int(np.nanargmin(e))
+            m[f"C_best_noise_{tag}"] = float(lvl[best])
+            zero = e[lvl == 0][0] if (lvl == 0).any() else float("nan")
+            noisy = e[lvl > 0]
+            m[f"C_best_noisy_over_noiseless_{tag}"] = float(np.nanmin(noisy) / zero) if noisy.size else float("nan")
+            if d > 0:
+                ratios.append(m[f"C_best_noisy_over_noiseless_{tag}"])
+            for r in rates:
+                ref = m[f"C_poisson{r:g}_error_{tag}_noise{lvl[best]:g}"]
+                m[f"C_best_over_poisson{r:g}_{tag}"] = float(e[best] / ref)
+        ratios = [r for r in ratios if np.isfinite(r)]
+        m["C_noise_helps_min_ratio_delayed"] = float(min(ratios)) if ratios else float("nan")
+    return m
 
 
 # ----------------------------------------------------------------------------------------
@@ -383,9 +683,78 @@ def summarise(p: Fig7Params, results: list[dict]) -> dict:
     return m
 
 
+def run_ei(ctx, p: Fig7Params) -> dict:
+    pts = ei_points(p, ctx.seed)
+    ctx.log(f"spikecoding.fig7 (E–I network, arbiter={p.ei_arbiter}): panels {p.panels}, {len(pts)} points "
+            f"({p.n_seeds} seeds each), {float(p.ei_duration):g} s of learning per point at x{p.ei_eps_scale:g} "
+            f"rates, backend={ctx.backend}, jobs={ctx.jobs}")
+    bar = ctx.progress(total=len(pts), desc="fig7 points", unit="pt")
+    results = ctx.sweep(_RunPointEI(p), pts, build=_BuilderEI(p, ctx.backend, ctx.threads), key=ei_build_key,
+                        progress=bar.update)
+    bar.close()
+    metrics = summarise_ei(p, results)
+    for key in sorted(metrics):
+        if key.startswith(("B_", "C_best", "C_noise", "A_slope")) and "_sd_" not in key:
+            ctx.log(f"{key} = {metrics[key]}")
+    cols = ("panel", "N", "removed", "noise", "delay", "seed", "error", "rate_hz", "rate_I_hz", "kept_fraction",
+            "poisson_error") + tuple(f"poisson{r:g}_error" for r in p.grid("poisson_rates"))
+    arrays = {f"points_{c}": np.array([r.get(c, np.nan) for r in results], dtype=object if c == "panel" else float)
+              for c in cols}
+    arrays["points_panel"] = arrays["points_panel"].astype(str)
+    arrays["points_error_before"] = np.array([r.get("error_before", np.nan) for r in results], dtype=float)
+    ctx.writer.save_arrays(**arrays)
+    ctx.writer.save_metrics(metrics)
+    _figures_ei(ctx, p, results)
+    return metrics
+
+
+def _figures_ei(ctx, p: Fig7Params, results):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rates = p.grid("poisson_rates")
+    if "B" in p.panels:
+        fig, ax = plt.subplots(figsize=(4.5, 3.5))
+        rows = [r for r in results if r["panel"] == "B"]
+        f, e, s, _ = curve(results, "B", "removed")
+        _, kept, _, _ = curve(results, "B", "removed", "kept_fraction")
+        ax.errorbar(100 * kept, e, yerr=s, fmt="o-", color="k", capsize=2, label="E–I network")
+        for k, r in enumerate(rates):
+            _, pe, _, _ = curve(results, "B", "removed", f"poisson{r:g}_error")
+            ax.plot(100 * kept, pe, "--", color=f"C{k + 3}", label=f"Poisson, {r:g} Hz")
+        ax.set_yscale("log")
+        ax.invert_xaxis()
+        ax.set_xlabel("connections between cells kept (%)")
+        ax.set_ylabel("E coding error after learning")
+        ax.set_title(f"B (N_E = {p.ei_N_E}, {p.n_seeds} seeds, {len(rows)} points)", fontsize=9)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        ctx.writer.save_figure(fig, "fig7B_removed")
+    if "C" in p.panels:
+        fig, ax = plt.subplots(figsize=(5.5, 3.8))
+        for k, d in enumerate(p.grid("ei_delays")):
+            lvl, e, s, _ = curve(results, "C", "noise", where=lambda r, d=d: r["delay"] == d)
+            ax.errorbar(lvl, e, yerr=s, fmt="o-", color=f"C{k}", capsize=2, label=f"delay {d:g} ms")
+        for k, r in enumerate(rates):
+            _, pe, _, _ = curve(results, "C", "noise", f"poisson{r:g}_error")
+            ax.plot(lvl, pe, "--", color="0.5", lw=0.8 + k)
+            ax.text(lvl[-1], pe[-1], f" Poisson {r:g} Hz", fontsize=6, va="center")
+        ax.set_yscale("log")
+        ax.set_xlabel("membrane noise s.d. per 0.1 ms step (threshold 0.5)")
+        ax.set_ylabel("E coding error after learning")
+        ax.set_title(f"C: noise × delay (E–I network, arbiter {p.ei_arbiter}, {p.n_seeds} seeds)", fontsize=8)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        ctx.writer.save_figure(fig, "fig7CD_noise_delay")
+
+
 def run(ctx) -> dict:
     p: Fig7Params = ctx.params
     p.validate()
+    if p.network == "ei":
+        return run_ei(ctx, p)
     pts = points(p, ctx.seed)
     ctx.log(f"spikecoding.fig7: panels {p.panels}, {len(pts)} points ({p.n_seeds} seeds each), "
             f"{float(p.duration):g} s of learning per point at x{p.eps_scale:g} rates, backend={ctx.backend}, "
@@ -483,6 +852,19 @@ PROTOCOL = Protocol(
     quick=quick_params,
     run=run,
     claims=[
+        Claim("B_min_kept_fraction_within_2x", "E–I network: smallest fraction of connections kept (all larger "
+              "ones too) with the error < 2× the intact network's", "only keeping < 20 % of the connections "
+              "hurts (Fig 7B)", "≤ 0.2", lambda v: v is not None and v <= 0.2, "{:.2f}"),
+        Claim("B_error_ratio_removed0.9", "E–I network: error with 90 % of the connections removed / intact",
+              "hurts (Fig 7B)", "—", None, "{:.2f}"),
+        Claim("C_noise_helps_min_ratio_delayed", "E–I network: lowest (best noisy error / noiseless error) over the "
+              "delays > 0", "noise lowers the error with delays (Fig 7C)", "< 1", lambda v: v is not None and v < 1,
+              "{:.3f}"),
+        Claim("C_best_noisy_over_noiseless_d0ms", "E–I network, no delay: best noisy error / noiseless error",
+              "noise does not help without delay", "≥ 1", None, "{:.3f}"),
+        Claim("C_best_over_poisson5_d2ms", "E–I network, 2 ms delay: best error / Poisson population at 5 Hz",
+              "better than a rate-matched Poisson code (Fig 7C)", "< 1", lambda v: v is not None and v < 1,
+              "{:.3f}"),
         Claim("A_slope_network", "log-log slope of error vs N, learned network",
               "falls faster with N than a Poisson population (Fig 7A)", "< Poisson slope", None, "{:.2f}"),
         Claim("A_slope_poisson", "log-log slope of error vs N, Poisson population of equal rate",

@@ -25,6 +25,11 @@ lesioned sector, and the *coverage* is the fraction of angles where it is below
 predictions: retraining the recurrent connections recovers
 most of the efficiency, retraining only the feedforward ones worsens it.
 
+Fig 8 B (:func:`surviving_cell_changes`): the paper's statement is about the tuning curves of the cells that
+remain, so rates, tuning widths and preferred directions are compared on the surviving E cells, each condition
+against the same cells intact; ``rate_E`` averages over all ``N_E`` cells, the deleted (silent) ones included,
+and so falls after the lesion even when every surviving cell fires more.
+
 The authors published no code for this figure.  Our choices: the lesioned cells are chosen
 by their feedforward vectors (what they code), in a ±60° sector (25 of 80 cells with seed 1;
 deleting the ±45° sector, 20 cells, left the E coding error unchanged, 0.036 → 0.036, because
@@ -140,7 +145,10 @@ def measure(pres, p, test_fit, test_eval, radius, D_fixed=None) -> dict:
     e_theta = per_angle_error(D, tuning["E"], angles, radius, float(p.lambda_))
     e_fixed = per_angle_error(D_fixed, tuning["E"], angles, radius, float(p.lambda_))
     sector = in_sector(angles, p.lesion_angle, p.lesion_width)
+    si, _ = ev["spikes_E"]
+    cell_rates = np.bincount(np.asarray(si, dtype=np.int64), minlength=p.N_E)[:p.N_E] / (len(ev["x"]) * float(p.dt))
     return {
+        "cell_rates_E": cell_rates,
         "error_E": ev["error_E"], "error_I": ev["error_I"], "rate_E": ev["rate_E"], "rate_I": ev["rate_I"],
         "error_E_fixed": fixed_decoder_error(ev, D_fixed, p),
         "balance_E": ev.get("balance_E", np.nan), "angle_error": e_theta, "angle_error_fixed": e_fixed,
@@ -149,6 +157,56 @@ def measure(pres, p, test_fit, test_eval, radius, D_fixed=None) -> dict:
         "coverage": float(np.mean(e_theta < p.coverage_tol)), "D": D,
         "angles": angles, "tuning_E": tuning["E"], "tuning_I": tuning["I"],
     }
+
+
+def surviving_cell_changes(res: dict, lesioned, p: Fig8Params) -> dict:
+    """Fig 8 B measured on the E cells that survive the lesion, each condition against the same cells intact.
+
+    The paper's statement is about tuning curves ("a large increase in firing rates and a widening and
+    shifting of tuning curves towards the lesion"), so the cells are the surviving E cells — fixed before any
+    result; ``rate_E`` elsewhere averages over all ``N_E`` cells, the deleted (silent) ones included.  Per
+    condition: the surviving cells' mean rate on the test input and on the tuning inputs (all angles, and
+    the angles inside the lesioned sector); the median shift of their preferred direction (circular mean of
+    the tuning curve) towards the lesion centre, |Δ(intact)| − |Δ(condition)| in degrees (> 0: towards); the
+    median ratio of their half-max tuning widths, condition / intact (cells that fire in both).
+    """
+    res_i = res["intact"]
+    alive = np.setdiff1d(np.arange(p.N_E), np.asarray(lesioned, dtype=np.int64))
+    angles = res_i["angles"]
+    sector = in_sector(angles, p.lesion_angle, p.lesion_width)
+    centre = np.radians(p.lesion_angle)
+    out = {"n_surviving_E": int(alive.size)}
+    if alive.size == 0:
+        return out
+    pref0 = coding.preferred_angles(angles, res_i["tuning_E"][:, alive])
+    width0 = coding.halfmax_width(angles, res_i["tuning_E"][:, alive])
+    for cond in CONDITIONS:
+        r = res[cond]
+        tun = r["tuning_E"][:, alive]
+        out[f"{cond}_rate_E_surviving"] = float(np.mean(r["cell_rates_E"][alive]))
+        out[f"{cond}_tuning_rate_E_surviving"] = float(np.mean(tun))
+        out[f"{cond}_sector_rate_E_surviving"] = float(np.mean(tun[sector])) if sector.any() else float("nan")
+        if cond == "intact":
+            continue
+        pref = coding.preferred_angles(angles, tun)
+        d0, d1 = (np.abs(coding.angle_difference(a, centre)) for a in (pref0, pref))
+        shift = np.degrees(d0 - d1)
+        ok = np.isfinite(shift)
+        out[f"{cond}_pref_shift_towards_lesion_deg"] = float(np.median(shift[ok])) if ok.any() else float("nan")
+        out[f"{cond}_pref_shift_towards_lesion_share"] = float(np.mean(shift[ok] > 0)) if ok.any() else float("nan")
+        # secondary, chosen after the first seed's value: only the cells flanking the hole (intact preferred
+        # direction within 45° outside the lesioned sector's edge)
+        flank = ok & (d0 > np.radians(p.lesion_width) / 2) & (d0 <= np.radians(p.lesion_width) / 2 + np.pi / 4)
+        out[f"{cond}_pref_shift_towards_lesion_deg_flank"] = float(np.median(shift[flank])) if flank.any() \
+            else float("nan")
+        out[f"{cond}_n_flank"] = int(flank.sum())
+        width = coding.halfmax_width(angles, tun)
+        ok = np.isfinite(width) & np.isfinite(width0)
+        out[f"{cond}_width_ratio_surviving"] = float(np.median(width[ok] / width0[ok])) if ok.any() else float("nan")
+        for key in ("rate_E_surviving", "tuning_rate_E_surviving", "sector_rate_E_surviving"):
+            base = out[f"intact_{key}"]
+            out[f"{cond}_{key}_over_intact"] = out[f"{cond}_{key}"] / base if base > 0 else float("nan")
+    return out
 
 
 def _learn(pres: _Presenter, src, p, seconds: float, L: int, eta_scale=None) -> int:
@@ -208,6 +266,7 @@ def run(ctx) -> dict:
 
     metrics = {"n_lesioned_E": n_lesioned, "dale_violations_max": violations,
                "stray_weight_max": max(res[c]["stray_weight"] for c in RETRAIN)}
+    metrics.update(surviving_cell_changes(res, lesioned, p))
     for cond in CONDITIONS:
         r = res[cond]
         for key in ("error_E", "error_E_fixed", "error_I", "rate_E", "rate_I", "balance_E", "sector_error",
@@ -289,6 +348,21 @@ PROTOCOL = Protocol(
     claims=[
         Claim("lesioned_error_E", "E coding error right after the lesion (optimal decoder)",
               "higher than intact", "> intact", None, "{:.4f}"),
+        Claim("lesioned_sector_rate_E_surviving_over_intact", "surviving E cells' rate at the lesioned angles "
+              "(tuning inputs), lesioned / intact", "large increase in firing rates (Fig 8 B)", "> 1",
+              lambda v: v > 1, "{:.2f}"),
+        Claim("lesioned_rate_E_surviving_over_intact", "surviving E cells' rate on the test input, lesioned / intact",
+              "rates rise (Fig 8 B)", "> 1", lambda v: v > 1, "{:.2f}"),
+        Claim("lesioned_pref_shift_towards_lesion_deg", "median shift of the surviving E cells' preferred "
+              "direction towards the lesion (deg)", "tuning curves shift towards the lesion (Fig 8 B)", "> 0",
+              lambda v: v > 0, "{:.1f}"),
+        Claim("lesioned_pref_shift_towards_lesion_deg_flank", "the same for the surviving cells flanking the "
+              "hole (preferred direction ≤ 45° outside the sector; secondary, chosen after seed 1)",
+              "shift towards the lesion (Fig 8 B)", "> 0", None, "{:.1f}"),
+        Claim("lesioned_width_ratio_surviving", "median half-max tuning width of surviving E cells, lesioned / "
+              "intact", "tuning curves widen (Fig 8 B)", "> 1", lambda v: v > 1, "{:.2f}"),
+        Claim("lesioned_rate_E", "E rate on the test input right after the lesion, mean over all N_E cells "
+              "(deleted, silent cells included; not the paper's statistic)", "—", "(secondary)", None, "{:.2f}"),
         Claim("recurrent_error_E_recovered_fraction",
               "share of the lesion's extra E error removed by retraining the recurrent weights",
               "most (Fig 8 ii)", "> 0.5", lambda v: v > 0.5, "{:.2f}"),

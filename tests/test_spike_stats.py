@@ -331,3 +331,45 @@ def test_cross_cell_lag_ratio_by_hand_and_for_independent_trains():
         ss.cross_cell_lag_ratio([0], [1], 10, 10)
     with pytest.raises(ValueError, match="spike_step"):
         ss.cross_cell_lag_ratio([0], [10], 10, 2)
+
+
+def test_trial_repeat_fraction_by_hand():
+    # trial 0: cell 0 at 10, 20; cell 1 at 30. trial 1: the same, cell 0's second spike 2 steps late
+    i = [0, 0, 1, 0, 0, 1]
+    t = [10, 20, 30, 10, 22, 30]
+    k = [0, 0, 0, 1, 1, 1]
+    assert ss.trial_repeat_fraction(i, t, k, 2, window=0) == pytest.approx(2 / 3)
+    assert ss.trial_repeat_fraction(i, t, k, 2, window=2) == pytest.approx(1.0)
+    # a spike of another cell at the same step does not count
+    assert ss.trial_repeat_fraction([0, 1], [5, 5], [0, 1], 2, window=0) == 0.0
+    # identical trials -> 1; a trial without spikes is skipped as a source, counts as a miss as a target
+    assert ss.trial_repeat_fraction([3, 3, 3], [1, 1, 1], [0, 1, 2], 3) == 1.0
+    assert ss.trial_repeat_fraction([3, 3], [1, 1], [0, 1], 3) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="n_trials"):
+        ss.trial_repeat_fraction([0], [1], [0], 1)
+    with pytest.raises(ValueError, match="trial index"):
+        ss.trial_repeat_fraction([0], [1], [2], 2)
+    with pytest.raises(ValueError, match="whole time steps"):
+        ss.trial_repeat_fraction([0], [1.5], [0], 2)
+
+
+def test_psth_poisson_trials_keep_the_firing_probability_and_decorrelate_trials():
+    rng = np.random.default_rng(3)
+    n_steps, n_trials = 4000, 10
+    # a perfectly repeated pattern: every trial identical
+    cells = rng.integers(0, 5, 400)
+    steps = rng.choice(n_steps, 400, replace=False)
+    i = np.tile(cells, n_trials)
+    t = np.tile(steps, n_trials)
+    k = np.repeat(np.arange(n_trials), 400)
+    assert ss.trial_repeat_fraction(i, t, k, n_trials, 0) == 1.0
+    si, st, sk = ss.psth_poisson_trials(i, t, k, 5, n_trials, n_steps, rng)
+    # probability 1 where the pattern fires: the surrogate is the same pattern
+    assert len(si) == len(i) and ss.trial_repeat_fraction(si, st, sk, n_trials, 0) == 1.0
+    # half the trials fire, half are silent: p = 0.5 per spike; surrogate repeats ≈ 0.5 of spikes at window 0
+    half = k < n_trials // 2
+    si, st, sk = ss.psth_poisson_trials(i[half], t[half], k[half], 5, n_trials, n_steps, rng)
+    assert abs(len(si) / (len(i) // 2) - 1) < 0.1
+    assert ss.trial_repeat_fraction(si, st, sk, n_trials, 0) == pytest.approx(0.5, abs=0.05)
+    with pytest.raises(ValueError, match="out of range"):
+        ss.psth_poisson_trials([0], [n_steps], [0], 5, 2, n_steps, rng)

@@ -240,3 +240,56 @@ def test_short_learning_lowers_coding_error_cpp(tmp_path):
     assert saved["final_error_E"] == pytest.approx(m["final_error_E"])
     for fig in fig4.PROTOCOL.figures:
         assert (writer.path / "figures" / f"{fig}.png").exists()
+
+
+def test_delayed_synapses_and_the_delay_respecting_arbiter_numpy():
+    """With a 1 ms delay an E spike reaches the I cell 10 steps (0.1 ms each) later, not at once; the
+    arbiter obeys the delay (two E cells above threshold in the same step both fire), while
+    arbiter='instant' lets only the furthest one fire."""
+    from brian2 import ms
+
+    base = dict(N_E=2, N_I=1, J=1, n_record=0, noise_per_step=0.0, threshold_jitter=0.0)
+    W = {"W_EI": np.array([[0.3, 0.0]]), "W_IE": np.zeros((2, 1)), "W_EE": np.zeros((2, 2)),
+         "W_II": np.array([[-0.5]])}
+    n = 40
+    got = {}
+    for delay, arbiter in ((0.0, "delayed"), (1.0, "delayed"), (1.0, "instant")):
+        p = EIParams(delay=delay * ms, arbiter=arbiter, **base)
+        with Session("numpy", f"test_ei_delay_{delay:g}_{arbiter}") as s:
+            net = EINetwork(p, s, n, plastic=False, weights=W, seed=0)
+            net.set_dynamic_state(V_E=np.array([0.9, 0.7]), V_I=np.array([0.35]))
+            got[delay, arbiter] = net.run_chunk(np.zeros((n, 1)), learning=False)
+    r0, r1, ri = got[0.0, "delayed"], got[1.0, "delayed"], got[1.0, "instant"]
+    assert r0.spike_i_E.tolist()[:1] == [0] and 1 not in r0.spike_i_E[r0.spike_step_E == 0].tolist()
+    # without delay the input 0.3 (decayed once) lifts V_I from 0.35 over 0.5 in the next step
+    assert r0.spike_step_I.tolist()[:1] == [1], r0.spike_step_I
+    # with the delay it arrives 10 steps later
+    assert r1.spike_step_I.tolist()[:1] == [11], r1.spike_step_I
+    assert sorted(r1.spike_i_E[r1.spike_step_E == 0].tolist()) == [0, 1], "both candidates fire: no same-step arbiter"
+    assert ri.spike_i_E[ri.spike_step_E == 0].tolist() == [0], "the instant arbiter lets only the best fire"
+    with pytest.raises(ValueError, match="arbiter"):
+        EIParams(arbiter="late").validate()
+    with pytest.raises(ValueError, match="delay"):
+        EIParams(delay=0.05 * ms).validate()
+
+
+def test_noise_as_run_argument_numpy():
+    """noise_run_arg: the membrane noise's s.d. per step is set per run; 0 leaves an undriven membrane at 0,
+    and the per-step s.d. of V matches the setting."""
+    p = EIParams(N_E=4, N_I=1, J=1, n_record=0, threshold_jitter=0.0, noise_run_arg=True, T_E=50.0, T_I=50.0)
+    n = 2000
+    with Session("numpy", "test_ei_noise_arg") as s:
+        net = EINetwork(p, s, n, plastic=False, seed=0)
+        net.noise_sd = 0.0
+        res0 = net.run_chunk(np.zeros((n, 1)), learning=False, seed=1)
+        V0 = net.V_E.copy()
+        net.noise_sd = 0.01
+        res1 = net.run_chunk(np.zeros((n, 1)), learning=False, seed=2)
+        net.noise_sd = -1.0
+        with pytest.raises(ValueError, match="noise_sd"):
+            net.run_chunk(np.zeros((n, 1)), learning=False)
+    assert np.all(V0 == 0) and np.all(res0.V_var_E == 0)
+    # stationary variance of V_{n+1} = (1 − λdt) V_n + σ ξ: σ² / (1 − (1 − λdt)²)
+    a = 1 - float(p.lambda_ * p.dt)
+    expected = 0.01 ** 2 / (1 - a ** 2)
+    assert np.mean(res1.V_var_E) == pytest.approx(expected, rel=0.5)

@@ -79,3 +79,25 @@ def test_short_learning_puts_more_preferred_directions_along_the_long_axis(tmp_p
     assert m["decorrelated_decoder_alignment"] > 0.2
     assert m["decorrelated_final_error"] < 0.3 * m["decorrelated_initial_error"]
     assert (w.path / "figures" / "fig3D_tuning.png").exists()
+
+
+def test_tuning_shape_measures_by_hand():
+    from b2models.analysis import coding
+
+    angles = np.linspace(0, 2 * np.pi, 8, endpoint=False)
+    narrow = np.zeros(8)
+    narrow[2] = 10.0
+    broad = 10.0 * np.maximum(np.cos(angles - angles[2]), 0) + 1e-9
+    flat = np.full(8, 3.0)
+    rates = np.stack([narrow, broad, flat, np.zeros(8)], axis=1)
+    w = coding.halfmax_width(angles, rates)
+    np.testing.assert_allclose(w[:3], [2 * np.pi / 8, 2 * np.pi * 3 / 8, 2 * np.pi])
+    assert np.isnan(w[3])
+    s = coding.circular_spread(angles, rates)
+    assert s[0] == pytest.approx(0.0, abs=1e-12) and s[2] == pytest.approx(1.0) and 0 < s[1] < 1
+    pk = coding.peak_angles(angles, rates)
+    assert pk[0] == pytest.approx(angles[2]) and np.isnan(pk[3])
+    np.testing.assert_allclose(coding.angle_difference([0.1, 3.0], [-0.1, -3.0]), [0.2, 6.0 - 2 * np.pi])
+    assert coding.angle_difference(np.pi, 0.0) == pytest.approx(np.pi)
+    with pytest.raises(ValueError, match="n_angles"):
+        coding.halfmax_width(angles, rates[:5])

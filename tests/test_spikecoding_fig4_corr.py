@@ -43,7 +43,7 @@ def test_tiny_run_reports_binned_correlations_numpy(tmp_path):
     p = dataclasses.replace(
         fig4.Fig4Params(), N_E=16, N_I=4, n_record=2, duration=0.4 * second, chunk=0.2 * second, n_snapshots=1,
         test_chunks=1, discard=0.05 * second, n_inputs=1, n_trials=4, n_angles=4, tuning_hold=0.1 * second,
-        eps_F=2e-3, eps_Omega=2e-2)
+        eps_F=2e-3, eps_Omega=2e-2, traj_inputs=1, traj_trials=2)
     writer = RunWriter("spikecoding.fig4", out_root=tmp_path / "results")
     with writer:
         ctx = Context(params=p, seed=2, backend="numpy", quick=True, writer=writer, show_progress=False)
@@ -65,3 +65,25 @@ def test_tiny_run_reports_binned_correlations_numpy(tmp_path):
             for b in (0.1, 1.0):
                 key = f"binned_corr_{pop}_{fig4.corr_bin_label(b)}_{when}"
                 assert abs(m[key + "_poisson"]) < 6 * m[key + "_null_sd"], (key, m[key + "_poisson"])
+    # Fig 4 Bii–iii trajectories (one value per snapshot) and Fig 4 D tuning breadth are reported
+    for key in ("traj_cv_E_initial", "traj_fano_E_final", "rate_E_final_over_initial", "tuning_width_deg_E",
+                "tuning_width_deg_I"):
+        assert key in m, f"{key} missing from metrics.json"
+    arrays = np.load(writer.path / "arrays.npz")
+    assert len(arrays["traj_cv_E"]) == len(arrays["snapshot_t"]) == 2
+
+
+def test_tuning_breadth_ranks_broad_above_narrow_and_uses_the_most_active_cells():
+    """Fig 4 D's measure: the median half-max width of the most active half of the firing cells."""
+    angles = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+    pref = angles[::2]
+    narrow = np.stack([20 * np.maximum(np.cos(angles - a), 0) ** 8 for a in pref], axis=1)
+    broad = np.stack([20 * np.maximum(np.cos(angles - a), 0) for a in pref], axis=1)
+    bn, bb = fig4.tuning_breadth(angles, narrow), fig4.tuning_breadth(angles, broad)
+    assert bb["width_deg"] > 1.5 * bn["width_deg"] and bb["spread"] > bn["spread"]
+    # weak, flat cells do not enter the "most active" half
+    mixed = np.concatenate([narrow, np.full((16, 8), 0.5)], axis=1)
+    bm = fig4.tuning_breadth(angles, mixed)
+    assert bm["n_firing"] == 16 and bm["n_top"] == 8 and bm["width_deg"] == pytest.approx(bn["width_deg"])
+    assert bm["width_deg_all"] > bm["width_deg"]
+    assert np.isnan(fig4.tuning_breadth(angles, np.zeros((16, 3)))["width_deg"])

@@ -50,11 +50,19 @@ def test_bad_robust_parameters_raise():
     from b2models.protocols.spikecoding_fig7 import Fig7Params
 
     with pytest.raises(ValueError, match="comma-separated"):
-        Fig7Params(sizes="5,ten").validate()
+        Fig7Params(network="single", sizes="5,ten").validate()
     with pytest.raises(ValueError, match="same length"):
-        Fig7Params(delays="0,2", psc_taus="0").validate()
+        Fig7Params(network="single", delays="0,2", psc_taus="0").validate()
     with pytest.raises(ValueError, match="whole number of steps"):
-        Fig7Params(delays="0,1.5", psc_taus="0,2").validate()
+        Fig7Params(network="single", delays="0,1.5", psc_taus="0,2").validate()
+    with pytest.raises(ValueError, match="network"):
+        Fig7Params(network="both").validate()
+    with pytest.raises(ValueError, match="ei_removed"):
+        Fig7Params(network="ei", ei_removed="0,1.0").validate()
+    with pytest.raises(ValueError, match="delay"):
+        Fig7Params(network="ei", ei_delays="0,0.05").validate()
+    with pytest.raises(ValueError, match="ei_arbiter"):
+        Fig7Params(network="ei", ei_arbiter="never").validate()
 
 
 def test_removed_connections_cannot_include_resets():
@@ -93,9 +101,9 @@ def test_fig7_noise_raises_error_numpy(tmp_path):
     from b2models.protocols import spikecoding_fig7 as fig7
     from b2models.results import RunWriter
 
-    p = fig7.Fig7Params(N=8, duration=0.5 * second, chunk=0.5 * second, test=0.5 * second, discard=0.1 * second,
-                        n_seeds=1, panels="C", noise_levels="0.001,0.15", delays="0", psc_taus="0",
-                        eps_scale=10.0)
+    p = fig7.Fig7Params(network="single", N=8, duration=0.5 * second, chunk=0.5 * second, test=0.5 * second,
+                        discard=0.1 * second, n_seeds=1, panels="C", noise_levels="0.001,0.15", delays="0",
+                        psc_taus="0", eps_scale=10.0)
     writer = RunWriter("spikecoding.fig7", out_root=tmp_path / "results")
     with writer:
         ctx = Context(params=p, seed=1, backend="numpy", quick=True, writer=writer, show_progress=False)
@@ -162,7 +170,7 @@ def test_learning_with_delay_and_psc_lowers_the_error_numpy(tmp_path):
     from b2models.results import RunWriter
 
     # 8 s of learning at 50× the Fig 2 rates (the spike-time rule reaches 50 Hz within it)
-    p = fig7.Fig7Params(duration=8 * second, chunk=2 * second, test=2 * second, discard=0.2 * second,
+    p = fig7.Fig7Params(network="single", duration=8 * second, chunk=2 * second, test=2 * second, discard=0.2 * second,
                         n_seeds=1, panels="C", noise_levels="0.001", delays="2", psc_taus="2", eps_scale=50.0)
     writer = RunWriter("spikecoding.fig7", out_root=tmp_path / "results")
     with writer:
@@ -177,3 +185,37 @@ def test_learning_with_delay_and_psc_lowers_the_error_numpy(tmp_path):
                                   "2 ms delay: check where Eq 6 acts on delayed lateral synapses"
     assert after < 0.25 * poisson, f"error after learning {after:.4f} is not far below the equally-rated " \
                                    f"Poisson population's {poisson:.4f}"
+
+
+def test_fig7_ei_network_sweep_numpy(tmp_path):
+    """A tiny E–I Fig 7 sweep on numpy (8 E / 2 I): removed connections stay 0 through learning and about the
+    requested share is removed; every point has its Poisson references; delayed points run."""
+    from b2models.protocol import Context
+    from b2models.protocols import spikecoding_fig7 as fig7
+    from b2models.results import RunWriter
+
+    p = fig7.Fig7Params(network="ei", ei_N_E=8, ei_duration=0.04 * second, ei_chunk=0.02 * second,
+                        ei_test=0.04 * second, discard=0.01 * second, n_seeds=1, panels="BC", ei_removed="0,0.5",
+                        ei_noise_levels="0.002", ei_delays="0,1")
+    writer = RunWriter("spikecoding.fig7", out_root=tmp_path / "results")
+    with writer:
+        ctx = Context(params=p, seed=1, backend="numpy", quick=True, writer=writer, show_progress=False)
+        m = fig7.run(ctx)
+    assert m["B_max_removed_weight"] == 0.0, "a removed connection learned a weight"
+    assert 0.35 < m["B_kept_fraction_removed0.5"] < 0.65 and m["B_kept_fraction_removed0"] == 1.0
+    for key in ("C_error_d0ms_noise0.002", "C_error_d1ms_noise0.002", "C_poisson5_error_d1ms_noise0.002",
+                "C_poisson10_error_d1ms_noise0.002", "C_error_before_d1ms_noise0.002"):
+        assert np.isfinite(m[key]) and 0 <= m[key], (key, m[key])
+    assert (writer.path / "figures" / "fig7B_removed.png").exists()
+
+
+def test_random_removal_masks_keep_the_resets():
+    from b2models.protocols.spikecoding_fig7 import connections_between_cells, random_removal_masks
+
+    class _Net:
+        shapes = {"W_EE": (40, 40), "W_EI": (10, 40), "W_IE": (40, 10), "W_II": (10, 10)}
+
+    M = random_removal_masks(_Net(), 0.8, np.random.default_rng(0))
+    assert np.all(np.diag(M["W_II"]) == 1) and np.all(np.diag(M["W_EE"]) == 0)
+    kept = (sum(v.sum() for v in M.values()) - 10) / connections_between_cells(_Net())
+    assert kept == pytest.approx(0.2, abs=0.03)

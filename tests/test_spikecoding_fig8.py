@@ -92,3 +92,30 @@ def test_lesion_degrades_the_code_and_retraining_recovers_it_cpp(tmp_path, have_
         "feedforward-only retraining should make the error worse (paper Fig 8 iii)"
     saved = json.loads((writer.path / "metrics.json").read_text())
     assert saved["n_lesioned_E"] == m["n_lesioned_E"]
+
+
+def test_surviving_cell_changes_by_hand():
+    """Fig 8 B measures on the surviving E cells: rate rise in the lesioned sector, preferred directions that
+    move towards the lesion, wider tuning; the deleted cells do not enter."""
+    from b2models.protocols.spikecoding_fig8 import Fig8Params, surviving_cell_changes
+
+    p = Fig8Params(N_E=4, N_I=2)
+    angles = np.linspace(0, 2 * np.pi, 8, endpoint=False)  # lesion sector: ±60° around 0 -> angles 0, ±45°
+
+    def bump(centre, width):
+        return 10 * np.exp(-np.angle(np.exp(1j * (angles - np.radians(centre)))) ** 2 / (2 * np.radians(width) ** 2))
+    intact = np.stack([bump(0, 30), bump(90, 30), bump(180, 30), bump(270, 30)], axis=1)
+    lesioned = np.stack([np.zeros(8), bump(60, 60), bump(180, 30), bump(300, 60)], axis=1)
+    res = {c: {"angles": angles, "tuning_E": intact, "cell_rates_E": np.array([5.0, 4, 4, 4])}
+           for c in ("intact", "recurrent", "feedforward", "both")}
+    res["lesioned"] = {"angles": angles, "tuning_E": lesioned, "cell_rates_E": np.array([0.0, 6, 4, 6])}
+    m = surviving_cell_changes(res, [0], p)
+    assert m["n_surviving_E"] == 3
+    assert m["intact_rate_E_surviving"] == pytest.approx(4.0)
+    assert m["lesioned_rate_E_surviving"] == pytest.approx(16 / 3)
+    assert m["lesioned_sector_rate_E_surviving_over_intact"] > 1
+    # cells 1 and 3 move 30° towards 0°, cell 2 stays: median 30°, 2 of 3 move towards the lesion
+    assert m["lesioned_pref_shift_towards_lesion_deg"] == pytest.approx(30.0, abs=1.0)
+    assert m["lesioned_pref_shift_towards_lesion_share"] == pytest.approx(2 / 3)
+    assert m["lesioned_width_ratio_surviving"] >= 1 and m["recurrent_width_ratio_surviving"] == pytest.approx(1.0)
+    assert m["recurrent_pref_shift_towards_lesion_deg"] == pytest.approx(0.0)
