@@ -113,3 +113,93 @@ def test_short_speech_learning_lowers_coding_error(tmp_path, have_compiler):
     )
     assert m["final_train_error"] < m["initial_train_error"]
     assert sorted(f.name for f in (w.path / "figures").iterdir()) == sorted(f"{n}.png" for n in PROTOCOL.figures)
+
+
+# ----------------------------------------------------------------------------- authors' time step, new sound
+def test_command_held_per_sample_reaches_every_sample_exactly():
+    """c held for R steps per sample: the network's step-by-step leaky integral hits x at every sample end."""
+    from b2models.protocols.spikecoding_speech import command_from_samples
+
+    rng = np.random.default_rng(3)
+    x = np.abs(rng.standard_normal((50, 2))).cumsum(axis=0)
+    lam_dt, dt, R = 8 * 5e-5, 5e-5, 20
+    c = command_from_samples(x, lam_dt, dt, R, x_prev=np.zeros(2))
+    v, reached = np.zeros(2), []
+    for k in range(len(x)):
+        for _ in range(R):
+            v = (1 - lam_dt) * v + dt * c[k]
+        reached.append(v.copy())
+    np.testing.assert_allclose(np.array(reached), x, rtol=1e-9, atol=1e-9)
+    with pytest.raises(ValueError, match="steps"):
+        command_from_samples(x, lam_dt, dt, 0)
+
+
+def test_sampled_filtered_trains_equal_the_dense_filter_read_at_sample_ends():
+    from b2models.analysis import coding
+    from b2models.protocols.spikecoding_speech import sampled_filtered_trains
+
+    rng = np.random.default_rng(4)
+    R, K, N, lam_dt = 20, 30, 4, 10 * 5e-5
+    st = np.sort(rng.choice(R * K, 40, replace=False))
+    si = rng.integers(0, N, 40)
+    dense = coding.filtered_spike_trains(coding.spike_counts(si, st, N, R * K), lam_dt)
+    np.testing.assert_allclose(sampled_filtered_trains(si, st, N, K, lam_dt, R), dense[R - 1::R], rtol=1e-12)
+    np.testing.assert_allclose(sampled_filtered_trains(si, st, N, R * K, lam_dt, 1), dense, rtol=1e-12)
+    with pytest.raises(ValueError, match="out of range"):
+        sampled_filtered_trains(si, st + R * K, N, K, lam_dt, R)
+
+
+def test_two_channel_sound_and_mixture_drive_only_their_channels():
+    from b2models.protocols.spikecoding_speech import two_channel_mixture, two_channel_sound
+
+    x = two_channel_sound(25, (18, 20), np.array([3.0, 4.0]))
+    assert x.shape == (3000, 25)
+    assert np.all(x[:, [j for j in range(25) if j not in (18, 20)]] == 0)
+    assert x[1500, 18] == pytest.approx(3.0, rel=1e-3) and x[1500, 20] == pytest.approx(4.0, rel=1e-3)
+    assert x[:500].max() == 0 and x[-1, 18] < 0.01, "silent before the onset, decayed after the offset"
+    speech = np.full((1000, 25), 2.0)
+    mix = two_channel_mixture(speech, (18, 20), np.array([3.0, 4.0]))
+    mid = 50 + 150  # inside the first 0.2 s block (starts at 50 ms), after the smoothed onset
+    assert mix[mid, 0] == pytest.approx(0.0, abs=0.05) and mix[mid, 18] == pytest.approx(3.0, abs=0.05)
+    assert np.all(mix[:50] == 2.0), "speech untouched before the first block"
+
+
+def test_authors_threshold_homeostasis_step():
+    from b2models.protocols.spikecoding_speech import SpeechParams, homeostatic_step
+
+    p = SpeechParams(N=3, chunk=5 * second, threshold_homeostasis=True)
+    win = int(round(float(p.homeostasis_window / p.dt)))  # 2500 steps
+    # neuron 0: 30 spikes in window 1 (> 8 Hz), none in window 2; neuron 1: 5 spikes in each; neuron 2: silent
+    st = np.concatenate([np.arange(30) * 10, np.arange(5) * 100, win + np.arange(5) * 100])
+    si = np.concatenate([np.zeros(30, int), np.ones(10, int)])
+    T = homeostatic_step(si, st, np.full(3, 0.5), p, 2 * win)
+    np.testing.assert_allclose(T, [0.5 + p.eps_Omega - p.eps_Omega, 0.5, 0.5 - 2 * p.eps_Omega])
+
+
+def test_speech_time_step_and_new_sound_options_are_checked():
+    from brian2 import ms
+
+    from b2models.protocols.spikecoding_speech import SpeechParams, steps_per_sample
+
+    assert steps_per_sample(SpeechParams(dt=0.05 * ms)) == 20
+    SpeechParams(dt=0.05 * ms).validate()
+    SpeechParams(dt=0.1 * ms).validate()
+    with pytest.raises(ValueError, match="dt must divide"):
+        SpeechParams(dt=0.3 * ms).validate()
+    with pytest.raises(ValueError, match="new_sound"):
+        SpeechParams(new_sound="whistle").validate()
+    with pytest.raises(ValueError, match="new_sound_channels"):
+        SpeechParams(new_sound_channels=(18, 25)).validate()
+    with pytest.raises(ValueError, match="homeostasis_window"):
+        SpeechParams(threshold_homeostasis=True, chunk=10 * second, homeostasis_window=3 * second).validate()
+
+
+def test_pooled_unexplained_fraction():
+    from b2models.protocols.spikecoding_speech import pooled_unexplained
+
+    E = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 1.0], [3.0, 0.0]])
+    assert pooled_unexplained(E, -E) == pytest.approx(0.0)
+    assert pooled_unexplained(E, np.zeros_like(E)) == pytest.approx(1.0)
+    # neuron 1's lateral input doubles its feedforward fluctuation: (1.25 + 4 × 0.25) / (1.25 + 0.25)
+    assert pooled_unexplained(E, np.column_stack([np.zeros(4), E[:, 1]])) == pytest.approx(2.25 / 1.5)
+    assert pooled_unexplained(E, -E, d=2) == pytest.approx(0.0)

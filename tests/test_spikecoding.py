@@ -140,3 +140,51 @@ def test_short_learning_lowers_coding_error(tmp_path, have_compiler):
     out = w.path
     assert (out / "metrics.json").exists() and (out / "arrays.npz").exists()
     assert sorted(f.name for f in (out / "figures").iterdir()) == sorted(f"{n}.png" for n in PROTOCOL.figures)
+
+
+def _held_input_run(steps_per_input=1, per_neuron_threshold=False, T=None, steps=200, cache_inputs=False):
+    from b2models.data.signals import SmoothedNoise
+
+    p = SpikeCodingParams(noise_per_step=0.0, threshold_jitter=0.0)
+    c, x = SmoothedNoise(p.J, 30, p.input_amplitude, 0.05, 0.001, seed=7).next(steps // 4)
+    if steps_per_input == 1:  # the same signal, each sample repeated for 4 steps
+        c, x = np.repeat(c, 4, axis=0), np.repeat(x, 4, axis=0)
+    with Session("numpy", "test_options") as s:
+        net = SpikeCodingNetwork(p, s, steps, plastic=True, seed=5, steps_per_input=steps_per_input,
+                                 per_neuron_threshold=per_neuron_threshold, cache_inputs=cache_inputs)
+        if T is not None:
+            net.set_state(T=T)
+        res = net.run_chunk(c, x, learning=True)
+    return res, net
+
+
+def test_held_inputs_and_per_neuron_thresholds_change_nothing_by_themselves():
+    """steps_per_input=4 equals repeating each input sample 4 times; per-neuron thresholds equal to T equal the
+    shared threshold; inputs looked up once per step equal the per-synapse lookup; a neuron with a huge
+    threshold never fires."""
+    ref, net_ref = _held_input_run()
+    assert len(ref.spike_i) > 10, "the test input should make the network fire"
+    for kw in (dict(steps_per_input=4), dict(per_neuron_threshold=True), dict(cache_inputs=True)):
+        res, net = _held_input_run(**kw)
+        np.testing.assert_array_equal(res.spike_step, ref.spike_step)
+        np.testing.assert_array_equal(res.spike_i, ref.spike_i)
+        np.testing.assert_allclose(net.Omega, net_ref.Omega, rtol=1e-12)
+    busiest = int(np.bincount(ref.spike_i).argmax())
+    T = np.full(20, 0.5)
+    T[busiest] = 1e3
+    res, _ = _held_input_run(per_neuron_threshold=True, T=T)
+    assert busiest not in set(res.spike_i.tolist()) and len(res.spike_i) > 0
+    with Session("numpy", "test_options") as s:
+        with pytest.raises(ValueError, match="steps_per_input"):
+            SpikeCodingNetwork(SpikeCodingParams(), s, 10, steps_per_input=3)
+        net = SpikeCodingNetwork(SpikeCodingParams(), s, 10)
+        with pytest.raises(ValueError, match="per_neuron_threshold"):
+            net.set_state(T=np.zeros(20))
+
+
+def test_authors_speech_code_initial_condition():
+    F, Om = initial_weights(SpikeCodingParams(N=100, J=25, init="authors_speech_code"), np.random.default_rng(0))
+    assert F.shape == (25, 100) and 0.1 < np.linalg.norm(F, axis=0).mean() < 0.15, "F = 0.025·N(0, 1): |F_i| ≈ 0.125"
+    np.testing.assert_array_equal(np.diag(Om), -0.8)
+    off = Om[~np.eye(100, dtype=bool)]
+    assert abs(off.mean()) < 0.01 and 0.09 < off.std() < 0.11
