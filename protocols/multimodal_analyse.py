@@ -180,10 +180,13 @@ def _figures(ctx, p, a, extras):
     fig, axes = plt.subplots(1, len(extras), figsize=(5 * len(extras), 4), squeeze=False)
     for ax, model in zip(axes[0], extras):
         X = a[f"{model}_P1_both_test"][keep]
-        if len(X) > 5:
-            Y = TSNE(n_components=2, perplexity=min(30, (len(X) - 1) / 3), random_state=ctx.seed,
-                     init="pca").fit_transform(X)
+        # a silent layer gives identical points, on which the Barnes-Hut tree recurses without end: skip it
+        if len(X) > 5 and np.ptp(X, axis=0).max() > 0:
+            Y = TSNE(n_components=2, perplexity=min(30, (len(X) - 1) / 3), random_state=ctx.seed, init="pca",
+                     method="exact" if len(X) <= 2000 else "barnes_hut").fit_transform(X)
             ax.scatter(Y[:, 0], Y[:, 1], c=a["y_test"][keep], cmap="tab10", s=12)
+        else:
+            ax.text(0.5, 0.5, "no activity to embed", ha="center", va="center", transform=ax.transAxes)
         ax.set_title(f"{model.upper()} P1 (face + name), t-SNE")
         ax.set_xticks([])
         ax.set_yticks([])
