@@ -28,6 +28,36 @@ def name_by_largest(scores) -> np.ndarray:
     return out
 
 
+#: How an image without a decision is scored. ``strict``: an image whose scores tie (e.g. one that evoked no root
+#: activity and so no retrograde input) stays undecided (-1) and counts as wrong -- the suite's convention, fixed
+#: because a name needs evidence. ``authors``: the arg-max over equal scores returns the first class, so such an
+#: image is named class 0 -- the behaviour of the authors' public code, reported beside the strict number.
+CONVENTIONS = ("strict", "authors")
+
+
+def check_convention(convention: str) -> str:
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention={convention!r}: expected one of {CONVENTIONS}")
+    return convention
+
+
+def name_by(scores, convention: str = "strict") -> np.ndarray:
+    """Names under a scoring ``convention`` (:data:`CONVENTIONS`): ``strict`` = :func:`name_by_largest`
+    (ties undecided, -1); ``authors`` = the first class with the largest score (ties, and so silent images,
+    go to class 0)."""
+    check_convention(convention)
+    if convention == "strict":
+        return name_by_largest(scores)
+    return np.argmax(_scores(scores), axis=1)
+
+
+def decided(named, convention: str = "strict") -> np.ndarray:
+    """Names of the spiking decision (or any -1 = undecided array) under ``convention``: ``authors`` turns
+    an undecided -1 into class 0."""
+    named = np.asarray(named)
+    return named if check_convention(convention) == "strict" else np.where(named < 0, 0, named)
+
+
 def name_by_first_crossing(t_named, scores) -> np.ndarray:
     """Spiking decision: the class whose neuron reached the naming threshold first; ties at the same step go to
     the larger score; -1 where no neuron reached it."""

@@ -29,6 +29,7 @@ PROTOCOL_MODULES = [
     "b2models.protocols.recollection_naming",
     "b2models.protocols.recollection_cv",
     "b2models.protocols.recollection_fewshot",
+    "b2models.protocols.recollection_fewshot_nested",
     "b2models.protocols.recollection_oneshot",
     "b2models.protocols.recollection_recall",
     "b2models.protocols.multimodal_train",

@@ -23,12 +23,23 @@ The network (:class:`CategoryNetwork`, all Brian2 code, ``b2models show recollec
   the SDNN's simplified STDP rule (``CO_OCCURRENCE_ON_POST``): the category neuron spiked before the root
   neuron (true class) → Δw = λ·a⁺·w(1−w); it did not (other classes) → Δw = −λ·a⁻·w(1−w); a⁺ = 0.007,
   a⁻ = 0.003, λ the neuromodulation factor of the image. Silent root neurons change nothing.
-* The variant of the authors' public code (``rule='published'``) applies the depression to the true class
-  instead of the other classes: on the teacher spike every synapse of the true class is depressed
-  (``TEACHER_ON_PRE_PUBLISHED``) and, where the root neuron then fires, the depression is replaced by the
-  potentiation of the weight the synapse had at the teacher spike (``CO_OCCURRENCE_ON_POST_PUBLISHED``); the
-  other classes do not change. (Our reading of that code: the category neuron is treated as the
-  post-synaptic side of the SDNN rule.)
+* ``rule='authors_code'``: the net rule of the authors' public code, which indexes the true class in both
+  branches of the update: at every root event the synapse from the true class gets LTP, then LTD of the
+  updated weight (``CO_OCCURRENCE_ON_POST_AUTHORS_CODE``; net ≈ +(a⁺ − a⁻)·λ·w(1−w) per event); the synapses
+  of the other classes never change. The paper's rule stays the default.
+* ``rule='silent_ltd'`` (an earlier reading of that code, kept for comparison; ``rule='published'`` named it
+  before and now raises an error that says so): on the teacher spike every synapse of the true class is
+  depressed (``TEACHER_ON_PRE_SILENT_LTD``) and, where the root neuron then fires, the depression is replaced by
+  the potentiation of the weight the synapse had at the teacher spike (``CO_OCCURRENCE_ON_POST_SILENT_LTD``);
+  the other classes do not change.
+* Root events (``root_events``): ``'once'`` (default) replays each root neuron's single conv3 spike;
+  ``'every_step'`` is the authors' naming pass, where conv3 does not spike and a root neuron is active at
+  every time slot in which its accumulated potential is at or above the root threshold, so a neuron that
+  crosses at slot t learns and votes ``n_root_steps`` − t times (latency weighting;
+  ``ROOT_THRESHOLD_EVERY_STEP``; the crossing steps come from :class:`AuthorsRootLayer`).
+* Votes (``vote``): ``'spikes'`` (default) adds gain·w per root event; ``'potential'`` adds gain·w·V with V
+  the root neuron's potential in the image (``RETROGRADE_ON_POST_POTENTIAL``; the potential-weighted vote of
+  the recollection paper's footnote 14), a run argument per image and root neuron.
 * Naming: a second post→pre pathway of the same synapses (``RETROGRADE_ON_POST``): each root spike sends a
   retrograde action potential to every category neuron, adding gain·w to its integrated retrograde input
   ``retro``; the gain is the neuromodulatory switch (0: retrieval off, nothing arrives). The class of the
@@ -82,6 +93,14 @@ ts : 1  # step of this root neuron's spike in the current image (1e9: none yet)
 #: a root neuron fires one step after its conv3 spike step (step 0 belongs to the teacher)
 ROOT_THRESHOLD = f"root_stim(t - dt, i) > -0.5 and abs(root_stim(t - dt, i) + 1 - {LOCAL_STEP}) < 0.5"
 ROOT_RESET = f"ts = {LOCAL_STEP}"
+#: root_events='every_step': an event at every step from the crossing step to the end of the root window
+#: (the potential of a non-leaky root neuron with non-negative input never falls back below its threshold)
+ROOT_THRESHOLD_EVERY_STEP = (f"root_stim(t - dt, i) > -0.5 and {LOCAL_STEP} > root_stim(t - dt, i) + 0.5 and "
+                             f"{LOCAL_STEP} < n_root_steps + 0.5")
+#: ... ts keeps the first event's step
+ROOT_RESET_EVERY_STEP = f"ts = clip(ts, 0, {LOCAL_STEP})"
+#: vote='potential': the root neuron's potential in the current image (a run argument, image x root neuron)
+ROOT_POTENTIAL = "v_root = root_amp(t - dt, i) : 1  # potential of this root neuron in the current image\n"
 
 CATEGORY_NEURON = """
 retro : 1                 # retrograde input integrated in this image: sum of gain*w over root spikes
@@ -101,7 +120,7 @@ t_named = {LOCAL_STEP}
 CATEGORY_ROOT_SYNAPSE = """
 w : 1                  # weight of the category -> root synapse
 pre_spiked : 1         # 1 once the category neuron (teacher) spiked in this image
-w_taught : 1           # weight at the teacher spike (published variant of the rule)
+w_taught : 1           # weight at the teacher spike (rule silent_ltd)
 a_plus : 1 (shared)    # a+ (potentiation)
 a_minus : 1 (shared)   # a- (depression)
 """
@@ -111,23 +130,42 @@ TEACHER_ON_PRE = "pre_spiked = 1"
 CO_OCCURRENCE_ON_POST = """
 w = clip(w + lam(t - dt) * (pre_spiked * a_plus - (1 - pre_spiked) * a_minus) * w * (1 - w), 0, 1)
 """
-#: published variant, teacher spike: depress every synapse of the true class ...
-TEACHER_ON_PRE_PUBLISHED = """
+#: rule 'authors_code' (the net effect of the authors' public code, which indexes the true class in both
+#: branches): at a root spike the true-class synapse gets LTP, then LTD of the updated weight; the other
+#: classes never change (net ~ +(a+ - a-) lam w(1-w) per root event)
+CO_OCCURRENCE_ON_POST_AUTHORS_CODE = """
+w = clip(w + pre_spiked * lam(t - dt) * a_plus * w * (1 - w), 0, 1)
+w = clip(w - pre_spiked * lam(t - dt) * a_minus * w * (1 - w), 0, 1)
+"""
+#: rule 'silent_ltd' (an earlier reading, kept for comparison), teacher spike: depress every synapse of the
+#: true class ...
+TEACHER_ON_PRE_SILENT_LTD = """
 pre_spiked = 1
 w_taught = w
 w = clip(w - lam(t - dt) * a_minus * w * (1 - w), 0, 1)
 """
 #: ... and where the root neuron fires, potentiate the weight it had at the teacher spike instead
-CO_OCCURRENCE_ON_POST_PUBLISHED = """
+CO_OCCURRENCE_ON_POST_SILENT_LTD = """
 w = clip(w + pre_spiked * (w_taught + lam(t - dt) * a_plus * w_taught * (1 - w_taught) - w), 0, 1)
 """
 #: naming pathway: a retrograde action potential from the root neuron to every category neuron
 RETROGRADE_ON_POST = "retro_pre += gain(t - dt) * w"
+#: vote='potential': the retrograde action potential carries the root neuron's potential too
+RETROGRADE_ON_POST_POTENTIAL = "retro_pre += gain(t - dt) * w * v_root_post"
 #: retro_norm: the category neuron's total synaptic weight (summed over its synapses, every step) ...
 CATEGORY_W_TOTAL = "w_total : 1  # total weight of the neuron's synapses (retro_norm)\n"
 W_TOTAL_SUMMED = "w_total_pre = w : 1 (summed)\n"
 #: ... divides its retrograde input (relative to the mean weight w_total / n_root; w_total = 0 means w = 0)
 RETROGRADE_ON_POST_NORM = "retro_pre += gain(t - dt) * w * n_root / clip(w_total_pre, 1e-12, inf)"
+RETROGRADE_ON_POST_NORM_POTENTIAL = ("retro_pre += gain(t - dt) * w * v_root_post * n_root / "
+                                     "clip(w_total_pre, 1e-12, inf)")
+
+#: on_pre (teacher) and learning on_post code of each rule
+RULE_CODE = {
+    "paper": (TEACHER_ON_PRE, CO_OCCURRENCE_ON_POST),
+    "authors_code": (TEACHER_ON_PRE, CO_OCCURRENCE_ON_POST_AUTHORS_CODE),
+    "silent_ltd": (TEACHER_ON_PRE_SILENT_LTD, CO_OCCURRENCE_ON_POST_SILENT_LTD),
+}
 
 IMAGE_RESET = {
     "root": "ts = 1e9",
@@ -135,7 +173,25 @@ IMAGE_RESET = {
     "synapse": "pre_spiked = 0",
 }
 
-RULES = ("paper", "published")
+RULES = ("paper", "authors_code", "silent_ltd")
+#: former rule names and what became of them (one clear error instead of a silent change of meaning)
+RENAMED_RULES = {"published": "rule='published' was renamed: the reading it named (true class depressed where the "
+                              "root neuron stayed silent) is now rule='silent_ltd'; the net rule of the authors' "
+                              "public code is rule='authors_code'"}
+#: root events: 'once' = one event at the root neuron's spike step; 'every_step' = an event at every step from
+#: the first step at which the root potential reached its threshold to the end of the root window (the
+#: authors' naming pass: a neuron that crosses at slot t learns and votes n_root_steps - t times)
+ROOT_EVENTS = ("once", "every_step")
+#: votes: 'spikes' = each root event adds gain*w; 'potential' = gain*w*V, V the root neuron's potential
+VOTES = ("spikes", "potential")
+
+
+def check_rule(rule: str) -> str:
+    if rule in RENAMED_RULES:
+        raise ValueError(RENAMED_RULES[rule])
+    if rule not in RULES:
+        raise ValueError(f"rule={rule!r}: expected one of {RULES}")
+    return rule
 
 
 @dataclass
@@ -150,9 +206,11 @@ class RecollectionParams:
     lam: float = 1.0  # neuromodulation factor lambda of learning
     gain: float = 1.0  # retrograde gain while naming (0: retrieval switched off)
     theta_name: float = 5.0  # naming threshold of the spiking decision (integrated retrograde input)
-    rule: str = "paper"  # 'paper' or 'published' (the authors' code)
+    rule: str = "paper"  # 'paper', 'authors_code' (the authors' public code) or 'silent_ltd' (see module doc)
     epochs: int = 1  # passes over the labelled images
     retro_norm: bool = False  # divide the retrograde input by the total weight (a deviation, see module doc)
+    root_events: str = "once"  # 'once' or 'every_step' (the authors' naming pass: latency-weighted events)
+    vote: str = "spikes"  # 'spikes' or 'potential' (each root event's vote weighted by the root potential)
 
     def validate(self):
         if self.per_class < 1:
@@ -161,8 +219,11 @@ class RecollectionParams:
             raise ValueError(f"need 0 <= w_mean <= 1 and w_std >= 0 (got {self.w_mean}, {self.w_std})")
         if self.a_plus < 0 or self.a_minus < 0 or self.lam < 0 or self.gain < 0:
             raise ValueError("a_plus, a_minus, lam and gain must be >= 0")
-        if self.rule not in RULES:
-            raise ValueError(f"rule={self.rule!r}: expected one of {RULES}")
+        check_rule(self.rule)
+        if self.root_events not in ROOT_EVENTS:
+            raise ValueError(f"root_events={self.root_events!r}: expected one of {ROOT_EVENTS}")
+        if self.vote not in VOTES:
+            raise ValueError(f"vote={self.vote!r}: expected one of {VOTES}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if self.theta_name <= 0:
@@ -246,9 +307,17 @@ class CategoryNetwork:
         self.lam = TimedArray(np.zeros(self.n_present), dt=T, name=f"{name}_lam")
         self.gain = TimedArray(np.zeros(self.n_present), dt=T, name=f"{name}_gain")
         ns = {"n_img": self.n_img, "root_stim": self.root_stim, "teach": self.teach, "lam": self.lam,
-              "gain": self.gain, "n_root": float(self.n_root)}
+              "gain": self.gain, "n_root": float(self.n_root), "n_root_steps": float(self.n_root_steps)}
         norm = bool(p.retro_norm)
-        self.root = NeuronGroup(self.n_root, ROOT_NEURON, threshold=ROOT_THRESHOLD, reset=ROOT_RESET, clock=clock,
+        potential = p.vote == "potential"
+        self.root_amp = None
+        if potential:
+            self.root_amp = TimedArray(np.zeros((self.n_present, self.n_root)), dt=T, name=f"{name}_root_amp")
+            ns["root_amp"] = self.root_amp
+        every = p.root_events == "every_step"
+        self.root = NeuronGroup(self.n_root, ROOT_NEURON + (ROOT_POTENTIAL if potential else ""),
+                                threshold=ROOT_THRESHOLD_EVERY_STEP if every else ROOT_THRESHOLD,
+                                reset=ROOT_RESET_EVERY_STEP if every else ROOT_RESET, clock=clock,
                                 name=f"{name}_root", namespace=ns)
         self.root.ts = 1e9
         self.category = NeuronGroup(self.n_cat, CATEGORY_NEURON + (CATEGORY_W_TOTAL if norm else ""),
@@ -259,12 +328,13 @@ class CategoryNetwork:
         self.category.run_on_event("named", CATEGORY_ON_NAMED, when="after_synapses")
         # the naming event sees this step's retrograde input
         self.category.thresholder["named"].when = "after_synapses"
-        published = p.rule == "published"
+        on_pre, on_learn = RULE_CODE[p.rule]
+        retrograde = {(False, False): RETROGRADE_ON_POST, (True, False): RETROGRADE_ON_POST_NORM,
+                      (False, True): RETROGRADE_ON_POST_POTENTIAL,
+                      (True, True): RETROGRADE_ON_POST_NORM_POTENTIAL}[(norm, potential)]
         self.syn = Synapses(
             self.category, self.root, CATEGORY_ROOT_SYNAPSE + (W_TOTAL_SUMMED if norm else ""),
-            on_pre=TEACHER_ON_PRE_PUBLISHED if published else TEACHER_ON_PRE,
-            on_post={"retrograde": RETROGRADE_ON_POST_NORM if norm else RETROGRADE_ON_POST,
-                     "learn": CO_OCCURRENCE_ON_POST_PUBLISHED if published else CO_OCCURRENCE_ON_POST},
+            on_pre=on_pre, on_post={"retrograde": retrograde, "learn": on_learn},
             clock=clock, name=f"{name}_syn", namespace=ns)
         cat, root = np.meshgrid(np.arange(self.n_cat), np.arange(self.n_root), indexing="ij")
         self.syn.connect(i=cat.ravel(), j=root.ravel())  # synapse c*n_root + j
@@ -283,12 +353,14 @@ class CategoryNetwork:
         session.build(self.net, (self.n_present * self.n_img + 1) * dt)
 
     def run(self, root, teach_class, lam, gain, w0, *, a_plus: float | None = None, a_minus: float | None = None,
-            theta_name: float | None = None) -> NamingRun:
+            theta_name: float | None = None, potential=None) -> NamingRun:
         """Present images.
 
-        ``root`` (n, n_root) conv3 spike steps (-1 silent); ``teach_class`` (n,) class whose category neurons
+        ``root`` (n, n_root) conv3 spike steps (-1 silent; with ``root_events='every_step'`` the step at which
+        the root potential first reached its threshold); ``teach_class`` (n,) class whose category neurons
         spike at the start of the image (-1: none); ``lam`` and ``gain`` scalars or (n,) per image; ``w0``
-        (n_cat, n_root) initial weights.
+        (n_cat, n_root) initial weights; ``potential`` (n, n_root) root potentials (needed with
+        ``vote='potential'``, refused otherwise).
         """
         root = root_steps_checked(root, self.n_root, self.n_root_steps)
         n = root.shape[0]
@@ -305,6 +377,9 @@ class CategoryNetwork:
         if w0.shape != (self.n_cat, self.n_root):
             raise ValueError(f"initial weights of shape {w0.shape}, expected {(self.n_cat, self.n_root)}")
         pad = self.n_present - n
+        if (potential is None) != (self.root_amp is None):
+            raise ValueError("root potentials are needed with vote='potential' and only then "
+                             f"(this network votes by {self.p.vote})")
         stim = np.concatenate([root, -np.ones((pad, self.n_root))])
         teach = (teach_class[:, None] == self.cat_class[None, :]).astype(float)
         teach = np.concatenate([teach, np.zeros((pad, self.n_cat))])
@@ -314,6 +389,12 @@ class CategoryNetwork:
                 self.syn.a_plus: self.p.a_plus if a_plus is None else float(a_plus),
                 self.syn.a_minus: self.p.a_minus if a_minus is None else float(a_minus),
                 self.category.theta_name: self.p.theta_name if theta_name is None else float(theta_name)}
+        if potential is not None:
+            potential = np.asarray(potential, dtype=float)
+            if potential.shape != (n, self.n_root) or not np.all(np.isfinite(potential)) or np.any(potential < 0):
+                raise ValueError(f"root potentials must be finite, >= 0 and of shape {(n, self.n_root)}, got "
+                                 f"{potential.shape}")
+            args[self.root_amp] = np.concatenate([potential, np.zeros((pad, self.n_root))])
         info = self.session.run(args)
         retro = np.asarray(self.monitor.retro[:]).T[1:n + 1].copy()
         t_named = np.asarray(self.monitor.t_named[:]).T[1:n + 1].copy()
@@ -328,36 +409,230 @@ class CategoryNetwork:
 
 
 # ----------------------------------------------------------------------------------------
+# the authors' naming-pass root layer: pool2 -> non-spiking conv3 (Brian2)
+# ----------------------------------------------------------------------------------------
+AUTHORS_CONV2_NEURON = """
+ts : 1  # time slot of this conv2 neuron's spike in the current image (1e9: none yet)
+"""
+#: a conv2 neuron spikes at its time slot (stim: image x neuron, -1 = no spike); slot s -> local step s
+AUTHORS_CONV2_THRESHOLD = f"abs(conv2_stim(t - dt, i) - {LOCAL_STEP}) < 0.5"
+AUTHORS_CONV2_RESET = f"ts = {LOCAL_STEP}"
+
+AUTHORS_POOL_NEURON = """
+n_in : 1                 # conv2 spikes received in this image
+t_in : 1                 # local step of the latest conv2 spike in the window (-1e9: none)
+fired : 1                # 1 once the unit fired in this image
+n_out : 1                # spikes of the unit in this image
+multi : 1 (shared)       # 1: fire at every slot with input (no refractoriness); 0: first spike only
+"""
+#: pool2 fires one step after a step with input in its window: once (first spike) or at every such step
+AUTHORS_POOL_THRESHOLD = f"abs(t_in - ({LOCAL_STEP} - 1)) < 0.5 and (multi > 0.5 or fired < 0.5)"
+AUTHORS_POOL_RESET = "fired = 1\nn_out += 1"
+AUTHORS_POOL_ON_PRE = f"""
+n_in_post += 1
+t_in_post = {LOCAL_STEP}
+"""
+
+AUTHORS_ROOT_NEURON = """
+v : 1                       # accumulated conv3 potential (non-leaky, never reset within an image, no spikes)
+t_cross : 1                 # local step at which v first reached theta_root (1e9: never)
+crossed : 1                 # 1 once v reached theta_root
+theta_root : 1 (shared)     # root threshold of the naming pass
+"""
+#: the first step whose potential (pool2 input of the slots before) reaches theta_root, within the window
+AUTHORS_ROOT_CROSS = f"v >= theta_root and crossed < 0.5 and {LOCAL_STEP} < n_slots + 2"
+AUTHORS_ROOT_ON_CROSS = f"""
+crossed = 1
+t_cross = {LOCAL_STEP}
+"""
+
+AUTHORS_IMAGE_RESET = {
+    "conv2": "ts = 1e9",
+    "pool": "n_in = 0\nt_in = -1e9\nfired = 0\nn_out = 0",
+    "root": "v = 0\nt_cross = 1e9\ncrossed = 0",
+}
+
+
+@dataclass
+class RootPass:
+    """What one pass of :class:`AuthorsRootLayer` produced."""
+
+    cross_slot: np.ndarray  # (n, n_root) slot at which the root potential first reached theta_root; -1: never
+    potential: np.ndarray  # (n, n_root) root potential at the end of the window
+    pool_spikes: np.ndarray  # (n,) pool2 spikes per image
+    wall_s: float
+
+
+class AuthorsRootLayer:
+    """The root layer of the authors' naming pass, as Brian2 code: conv2 spikes (one per neuron, at its time
+    slot) → pool2 (first-spike, or with ``multi_spike`` a spike at every slot with input in its window) →
+    conv3 with the learned shared kernels ('same' padding, as in :mod:`models.sdnn`) whose neurons do not
+    spike and have no lateral inhibition; the output is, per root neuron, the slot at which its accumulated
+    potential first reaches ``theta_root`` (from then on it is ≥ ``theta_root`` at every slot: non-negative
+    weights, no leak) and its potential at the end of the ``n_slots`` window.
+
+    Slots: a conv2 spike of slot s arrives at local step s, pool2 fires at step s + 1 and conv3 integrates it
+    in that step; the crossing is tested at the next step, so slot = step − 2 (in the authors' code, which has
+    no delay between layers, conv3 at slot t has integrated the pool2 spikes of slots ≤ t: the same).
+    ``n_present`` images per run; the conv2 slots, the kernel, ``theta_root`` and ``multi_spike`` are run
+    arguments.
+    """
+
+    def __init__(self, conv2_shape, pool_spec, conv3_spec, n_present: int, n_slots: int, session: Session, *,
+                 name: str = "authors_root"):
+        from b2models.models.sdnn import pool_connectivity, pool_out_shape, shared_kernel_synapses
+
+        self.conv2_shape = tuple(int(x) for x in conv2_shape)
+        self.pool_shape = pool_out_shape(self.conv2_shape, pool_spec)
+        self.spec = conv3_spec
+        self.shape = (conv3_spec.maps,) + self.pool_shape[1:]
+        self.n_conv2, self.n_root = int(np.prod(self.conv2_shape)), int(np.prod(self.shape))
+        self.n_present, self.n_slots = int(n_present), int(n_slots)
+        if min(self.n_present, self.n_slots) < 1:
+            raise ValueError(f"n_present and n_slots must be >= 1 (got {n_present}, {n_slots})")
+        self.session = session
+        self.n_img = self.n_slots + 3
+        dt = 1 * ms
+        clock = Clock(dt, name=f"{name}_clock")
+        image_clock = Clock(self.n_img * dt, name=f"{name}_image_clock")
+        self.stim = TimedArray(-np.ones((self.n_present, self.n_conv2)), dt=self.n_img * dt, name=f"{name}_stim")
+        ns = {"n_img": self.n_img, "n_slots": float(self.n_slots), "conv2_stim": self.stim}
+        self.conv2 = NeuronGroup(self.n_conv2, AUTHORS_CONV2_NEURON, threshold=AUTHORS_CONV2_THRESHOLD,
+                                 reset=AUTHORS_CONV2_RESET, clock=clock, name=f"{name}_conv2", namespace=ns)
+        self.conv2.ts = 1e9
+        self.pool = NeuronGroup(int(np.prod(self.pool_shape)), AUTHORS_POOL_NEURON, threshold=AUTHORS_POOL_THRESHOLD,
+                                reset=AUTHORS_POOL_RESET, clock=clock, name=f"{name}_pool2", namespace=ns)
+        self.pool.t_in = -1e9
+        pre, post = pool_connectivity(self.conv2_shape, pool_spec)
+        self.pool_syn = Synapses(self.conv2, self.pool, on_pre=AUTHORS_POOL_ON_PRE, clock=clock,
+                                 name=f"{name}_poolsyn", namespace=ns)
+        self.pool_syn.connect(i=pre, j=post)
+        self.root = NeuronGroup(self.n_root, AUTHORS_ROOT_NEURON, threshold=None,
+                                events={"cross": AUTHORS_ROOT_CROSS}, clock=clock, name=f"{name}_conv3",
+                                namespace=ns)
+        self.root.t_cross = 1e9
+        self.root.run_on_event("cross", AUTHORS_ROOT_ON_CROSS)
+        self.kernel, self.syn, n_syn = shared_kernel_synapses(
+            self.pool, self.root, self.pool_shape, conv3_spec.maps, conv3_spec.size, name=f"{name}_conv3_syn",
+            clock=clock, pad=conv3_spec.size // 2)
+        session.expect_size(self.syn.k_idx, n_syn)
+        objs = [self.conv2, self.pool, self.pool_syn, self.root, self.kernel, self.syn]
+        for group, kind in ((self.conv2, "conv2"), (self.pool, "pool"), (self.root, "root")):
+            objs.append(group.run_regularly(AUTHORS_IMAGE_RESET[kind], clock=image_clock, when="end", order=1,
+                                            name=f"{group.name}_image_reset"))
+        self.monitor = StateMonitor(self.root, ["v", "t_cross"], record=True, clock=image_clock, when="end",
+                                    order=0, name=f"{name}_mon")
+        self.pool_monitor = StateMonitor(self.pool, "n_out", record=True, clock=image_clock, when="end", order=0,
+                                         name=f"{name}_mon_pool")
+        self.net = Network(*objs, self.monitor, self.pool_monitor)
+        session.build(self.net, (self.n_present * self.n_img + 1) * dt)
+
+    def kernel_shape(self):
+        return (self.spec.maps, self.pool_shape[0], self.spec.size, self.spec.size)
+
+    def run(self, conv2_slots, kernel, theta_root: float, multi_spike: bool = False) -> RootPass:
+        """``conv2_slots`` (n, n_conv2): time slot of every conv2 spike (-1: none), ``kernel`` the conv3 kernel."""
+        slots = np.asarray(conv2_slots, dtype=float)
+        n = slots.shape[0] if slots.ndim == 2 else -1
+        if slots.ndim != 2 or slots.shape[1] != self.n_conv2 or not 0 < n <= self.n_present:
+            raise ValueError(f"conv2 slots of shape {slots.shape}, expected (1..{self.n_present}, {self.n_conv2})")
+        if np.any((slots != -1) & ((slots < 0) | (slots >= self.n_slots) | (slots != np.round(slots)))):
+            raise ValueError(f"conv2 slots must be -1 (silent) or integers in [0, {self.n_slots})")
+        kernel = np.asarray(kernel, dtype=float)
+        if kernel.shape != self.kernel_shape():
+            raise ValueError(f"conv3 kernel of shape {kernel.shape}, expected {self.kernel_shape()}")
+        if not theta_root > 0:
+            raise ValueError(f"theta_root must be positive, got {theta_root}")
+        stim = np.concatenate([slots, -np.ones((self.n_present - n, self.n_conv2))])
+        info = self.session.run({self.stim: stim, self.kernel.w: kernel.ravel(),
+                                 self.root.theta_root: float(theta_root), self.pool.multi: float(bool(multi_spike))})
+        v = np.asarray(self.monitor.v[:]).T[1:n + 1].copy()
+        tc = np.asarray(self.monitor.t_cross[:]).T[1:n + 1]
+        cross = np.where(tc < 1e8, tc - 2, -1).astype(np.int16)
+        pool = np.asarray(self.pool_monitor.n_out[:]).T[1:n + 1].sum(axis=1).astype(int)
+        return RootPass(cross_slot=cross, potential=v, pool_spikes=pool, wall_s=info.wall_s)
+
+
+def reference_authors_root(conv2_slots, conv2_shape, pool_spec, kernel, theta_root: float, n_slots: int,
+                           multi_spike: bool = False):
+    """NumPy reference of :class:`AuthorsRootLayer` for one image: (cross_slot, potential) per root neuron."""
+    from b2models.models.sdnn import conv_connectivity, pool_connectivity, pool_out_shape
+
+    slots = np.asarray(conv2_slots)
+    pshape = pool_out_shape(tuple(conv2_shape), pool_spec)
+    pre, post = pool_connectivity(tuple(conv2_shape), pool_spec)
+    n_pool = int(np.prod(pshape))
+    fires = np.zeros((n_slots, n_pool), dtype=bool)  # pool2 spikes per slot
+    for s in range(n_slots):
+        fires[s] = np.bincount(post, weights=(slots[pre] == s).astype(float), minlength=n_pool) > 0
+    if not multi_spike:
+        first = np.cumsum(fires, axis=0) == 1
+        fires = fires & first
+    kernel = np.asarray(kernel, dtype=float)
+    maps, size = kernel.shape[0], kernel.shape[-1]
+    cpre, cpost, k_idx = conv_connectivity(pshape, maps, size, size // 2)
+    n_root = maps * pshape[1] * pshape[2]
+    v = np.cumsum([np.bincount(cpost, weights=kernel.ravel()[k_idx] * fires[s][cpre], minlength=n_root)
+                   for s in range(n_slots)], axis=0)
+    above = v >= theta_root
+    cross = np.where(above.any(axis=0), np.argmax(above, axis=0), -1)
+    return cross, v[-1]
+
+
+# ----------------------------------------------------------------------------------------
 # NumPy reference of the same rules (tests compare the Brian2 network with it)
 # ----------------------------------------------------------------------------------------
-def reference_learning(root, teach_class, lam, w0, cat_class, a_plus=0.007, a_minus=0.003, rule="paper"):
-    """Weights after presenting ``root`` (n, n_root) with teachers, image by image (NumPy)."""
+def root_event_counts(root, root_events: str = "once", n_root_steps: int | None = None) -> np.ndarray:
+    """Events per image and root neuron: 1 where the neuron fired (``once``), ``n_root_steps`` − step with
+    ``every_step`` (an event at every step from the crossing to the end of the window), 0 where silent."""
+    root = np.asarray(root)
+    if root_events == "once":
+        return (root >= 0).astype(int)
+    if root_events != "every_step" or n_root_steps is None:
+        raise ValueError(f"root_events={root_events!r}: expected 'once', or 'every_step' with n_root_steps")
+    return np.where(root >= 0, int(n_root_steps) - root, 0).astype(int)
+
+
+def reference_learning(root, teach_class, lam, w0, cat_class, a_plus=0.007, a_minus=0.003, rule="paper",
+                       root_events="once", n_root_steps=None):
+    """Weights after presenting ``root`` (n, n_root) with teachers, image by image (NumPy); each root event
+    (:func:`root_event_counts`) applies the rule once."""
+    check_rule(rule)
     w = np.array(w0, dtype=float)
     lam = np.broadcast_to(np.asarray(lam, dtype=float), (len(root),))
-    for img, y, la in zip(np.asarray(root), np.asarray(teach_class), lam):
-        fired = img >= 0
+    counts = root_event_counts(root, root_events, n_root_steps)
+    for img, y, la in zip(counts, np.asarray(teach_class), lam):
         if y < 0:
             continue
         true = np.asarray(cat_class) == y
-        if rule == "paper":
-            wf = w[:, fired]
-            dw = np.where(true[:, None], a_plus, -a_minus) * la * wf * (1 - wf)
-            w[:, fired] = np.clip(wf + dw, 0, 1)
-        elif rule == "published":
+        if rule == "silent_ltd":  # repeated events give the same weight (potentiation of the taught weight)
+            fired = img > 0
             wt = w[true]
             new = np.clip(wt - la * a_minus * wt * (1 - wt), 0, 1)
             new[:, fired] = np.clip(wt[:, fired] + la * a_plus * wt[:, fired] * (1 - wt[:, fired]), 0, 1)
             w[true] = new
-        else:
-            raise ValueError(f"rule={rule!r}: expected one of {RULES}")
+            continue
+        for k in range(1, int(img.max(initial=0)) + 1):
+            ev = img >= k  # neurons with a k-th event
+            if rule == "paper":
+                wf = w[:, ev]
+                dw = np.where(true[:, None], a_plus, -a_minus) * la * wf * (1 - wf)
+                w[:, ev] = np.clip(wf + dw, 0, 1)
+            else:  # authors_code: the true class only, LTP then LTD of the updated weight
+                wf = w[np.ix_(true, ev)]
+                wf = np.clip(wf + la * a_plus * wf * (1 - wf), 0, 1)
+                w[np.ix_(true, ev)] = np.clip(wf - la * a_minus * wf * (1 - wf), 0, 1)
     return w
 
 
-def reference_retro(root, w, gain=1.0, norm=False):
-    """Integrated retrograde input (n, n_cat): gain · Σ over the root neurons that fired of w[c, j]; with
-    ``norm`` (``retro_norm``) each w[c, j] is divided by the neuron's mean weight Σ_j w[c, j] / n_root (0 for a
-    neuron whose weights are all 0: the total is clipped at 1e-12 as in the network)."""
-    fired = (np.asarray(root) >= 0).astype(float)
+def reference_retro(root, w, gain=1.0, norm=False, root_events="once", n_root_steps=None, potential=None):
+    """Integrated retrograde input (n, n_cat): gain · Σ over the root events of w[c, j] (times the root
+    potential with ``potential``); with ``norm`` (``retro_norm``) each w[c, j] is divided by the neuron's mean
+    weight Σ_j w[c, j] / n_root (0 for a neuron whose weights are all 0: the total is clipped at 1e-12 as in the
+    network)."""
+    fired = root_event_counts(root, root_events, n_root_steps).astype(float)
+    if potential is not None:
+        fired = fired * np.asarray(potential, dtype=float)
     w = np.asarray(w, dtype=float)
     if norm:
         total = w.sum(axis=1, keepdims=True)

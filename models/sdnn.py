@@ -1040,3 +1040,64 @@ def readout_features(potentials) -> np.ndarray:
     """Per map the maximum potential of the readout layer: (n, maps, H, W) → (n, maps)."""
     pot = np.asarray(potentials)
     return pot.reshape(pot.shape[0], pot.shape[1], -1).max(axis=2)
+
+
+# ----------------------------------------------------------------------------------------
+# learned kernels in a file
+# ----------------------------------------------------------------------------------------
+#: names of the conv layers' kernels in a kernel file (an .npz archive, one array (maps, C, k, k) per layer)
+KERNEL_NAMES = ("conv1", "conv2", "conv3")
+
+
+def kernel_shapes(p: SDNNParams) -> dict:
+    """Expected kernel shape of every conv layer of ``p``, by name: {'conv1': (maps, C, k, k), ...}."""
+    shapes, channels = {}, p.in_shape()[0]
+    for name, spec in zip(KERNEL_NAMES, [s for s in p.layers() if isinstance(s, ConvSpec)]):
+        shapes[name] = (spec.maps, channels, spec.size, spec.size)
+        channels = spec.maps
+    return shapes
+
+
+def save_kernels(path, kernels) -> None:
+    """Write the learned kernels (one array per conv layer, input side first) as an .npz archive with the
+    layers named ``conv1``, ``conv2``, ... (written through a temporary file, then renamed)."""
+    import io
+
+    from b2models.results import atomic_write
+
+    kernels = [np.asarray(k, dtype=np.float64) for k in kernels]
+    if len(kernels) > len(KERNEL_NAMES) or any(k.ndim != 4 for k in kernels):
+        raise ValueError(f"expected up to {len(KERNEL_NAMES)} kernels of shape (maps, C, k, k)")
+    buf = io.BytesIO()
+    np.savez(buf, **dict(zip(KERNEL_NAMES, kernels)))
+    atomic_write(path, buf.getvalue())
+
+
+def load_kernels(path, shapes: dict) -> list[np.ndarray]:
+    """Learned kernels from an .npz file written by :func:`save_kernels` (or by hand: one array per layer
+    named ``conv1``, ``conv2``, ...). ``shapes`` (name → shape, :func:`kernel_shapes`) says which layers are
+    needed and their shapes; every value must be finite and lie in [0, 1] (the range of the STDP rule).
+    Any other file gives one ValueError that names the file and the problem."""
+    from pathlib import Path
+
+    f = Path(path)
+    if not f.is_file():
+        raise ValueError(f"kernel file {f}: no such file")
+    try:
+        with np.load(f, allow_pickle=False) as z:
+            arrays = {k: np.asarray(z[k]) for k in z.files}
+    except Exception as e:  # not an npz, truncated, pickled objects, ...
+        raise ValueError(f"kernel file {f}: not a readable .npz archive ({e})") from None
+    out = []
+    for name, shape in shapes.items():
+        if name not in arrays:
+            raise ValueError(f"kernel file {f}: no layer {name!r} (it holds {sorted(arrays)}; expected "
+                             f"{list(shapes)})")
+        k = arrays[name]
+        if tuple(k.shape) != tuple(shape):
+            raise ValueError(f"kernel file {f}: layer {name!r} has shape {tuple(k.shape)}, expected {tuple(shape)} "
+                             "(maps, input channels, k, k)")
+        if not np.issubdtype(k.dtype, np.number) or not np.all(np.isfinite(k)) or k.min() < 0 or k.max() > 1:
+            raise ValueError(f"kernel file {f}: layer {name!r} must hold finite numbers in [0, 1]")
+        out.append(k.astype(np.float64))
+    return out

@@ -35,22 +35,38 @@ class RecollectionRunParams(FeaturesParams):
     lam: float = 1.0  # neuromodulation factor lambda while learning names
     gain: float = 1.0  # retrograde gain while naming (0: retrieval off)
     theta_name: float = 5.0  # naming threshold of the spiking decision (retro_norm: ~ 1/cat_w_mean times larger)
-    rule: str = "paper"  # co-occurrence rule: 'paper' or 'published' (the authors' code)
+    rule: str = "paper"  # co-occurrence rule: 'paper', 'authors_code' (the authors' public code) or 'silent_ltd'
     epochs: int = 1  # passes over the labelled images
     features_run: str = ""  # a recollection.features run directory (or its arrays.npz) to take the root layer from
+    kernels_file: str = ""  # learned kernels (.npz, models.sdnn.load_kernels): features and root layer from them
     root_threshold: float = 0.0  # conv3 threshold of the root layer; 0: the pattern recorded with the features
     retro_norm: bool = False  # divide each category neuron's retrograde input by its total weight (not the paper's)
     root_winners: int = 0  # keep each image's k earliest root spikes (k-WTA, not the paper's; 0: all)
+    root_layer: str = "spikes"  # 'spikes': conv3 spikes; 'authors': the authors' naming pass (AuthorsRootLayer)
+    naming_conv1_threshold: float = 6.25  # root_layer='authors': conv1 threshold of the naming pass
+    naming_conv2_threshold: float = 20.75  # root_layer='authors': conv2 threshold of the naming pass
+    pool2_multi_spike: bool = False  # root_layer='authors': pool2 fires at every slot with input
+    vote: str = "spikes"  # 'spikes' or 'potential' (votes weighted by the root potential; root_layer='authors')
 
     def recollection(self) -> RecollectionParams:
         return RecollectionParams(per_class=self.per_class, w_mean=self.cat_w_mean, w_std=self.cat_w_std,
                                   a_plus=self.cat_a_plus, a_minus=self.cat_a_minus, lam=self.lam, gain=self.gain,
                                   theta_name=self.theta_name, rule=self.rule, epochs=self.epochs,
-                                  retro_norm=self.retro_norm)
+                                  retro_norm=self.retro_norm, vote=self.vote,
+                                  root_events="every_step" if self.root_layer == "authors" else "once")
 
     def validate(self):
         super().validate()
         self.recollection().validate()
+        if self.root_layer not in ROOT_LAYERS:
+            raise ValueError(f"root_layer={self.root_layer!r}: expected one of {ROOT_LAYERS}")
+        if self.vote == "potential" and self.root_layer != "authors":
+            raise ValueError("vote='potential' needs root_layer='authors' (the root potentials come from its pass)")
+        if not (self.naming_conv1_threshold > 0 and self.naming_conv2_threshold > 0):
+            raise ValueError(f"naming_conv1_threshold and naming_conv2_threshold must be positive (got "
+                             f"{self.naming_conv1_threshold}, {self.naming_conv2_threshold})")
+        if not isinstance(self.pool2_multi_spike, (bool, np.bool_)):
+            raise ValueError(f"pool2_multi_spike must be true or false, got {self.pool2_multi_spike!r}")
         if not self.root_threshold >= 0:
             raise ValueError(f"root_threshold={self.root_threshold} must be >= 0 (0: the features run's conv3 "
                              "pattern)")
@@ -70,6 +86,13 @@ def feature_params(p: RecollectionRunParams) -> FeaturesParams:
 
 
 ROOT_STAGE = "recollection_root"
+NAMING_PASS_STAGE = "recollection_naming_pass"
+AUTHORS_ROOT_STAGE = "recollection_authors_root"
+#: root layers: 'spikes' = the conv3 spike pattern (features run, or extracted at root_threshold); 'authors' =
+#: the authors' naming pass (conv1/conv2 at the naming thresholds, non-spiking conv3, AuthorsRootLayer)
+ROOT_LAYERS = ("spikes", "authors")
+#: root threshold of the authors' naming pass (used when root_threshold is 0)
+AUTHORS_ROOT_THRESHOLD = 10.0
 ROOT_ARRAYS = ("root_train", "root_test", "labels_train", "labels_test", "features_train", "features_test")
 
 
@@ -139,26 +162,141 @@ def _extract_root(ctx, fp: FeaturesParams, quick: bool, kernels, threshold: floa
     return {"root_train": r_train, "root_test": r_test}
 
 
+def _kernel_hash(kernels) -> str:
+    return hashlib.sha1(b"".join(np.ascontiguousarray(k, dtype=float).tobytes() for k in kernels)).hexdigest()
+
+
+def _naming_pass(ctx, fp: FeaturesParams, quick: bool, kernels, th1: float, th2: float) -> dict:
+    """conv2 spike slots (n, conv2 neurons; -1 silent) of the training and test images with conv1 and conv2 at
+    the naming-pass thresholds: one forward pass through the SDNN's first three layers (Brian2, no learning)."""
+    from b2models.models.sdnn import SpikingConvNet, encode_batch
+    from b2models.protocols.recollection_features import caltech_sets, digits_sets
+
+    _, (train_x, _), (test_x, _) = digits_sets(fp) if quick else caltech_sets(fp)
+    ctx.log(f"naming pass: conv1 threshold {th1:g}, conv2 threshold {th2:g} (features learned at "
+            f"{fp.conv1_threshold:g} / {fp.conv2_threshold:g})")
+    layers = fp.layers()[:3]
+    delay = 3  # conv2 fires 3 steps after its input slot (one step per layer)
+    key = (repr(fp.in_shape()), repr(layers), fp.n_steps, fp.chunk)
+    out = {}
+    with Session(ctx.backend, "recollection_naming_pass", key=key, threads=ctx.threads) as s:
+        net = SpikingConvNet(fp.in_shape(), layers, fp.n_steps, fp.chunk, s, name="sdnn")
+        for part, x in (("train", train_x), ("test", test_x)):
+            spikes = encode_batch(x, fp.retina())
+            slots = []
+            bar = ctx.progress(total=len(spikes), desc=f"naming pass ({part})", unit="image")
+            for start in range(0, len(spikes), net.n_images):
+                res = net.run_chunk(spikes[start:start + net.n_images].astype(float), kernels[:2],
+                                    thresholds=[th1, th2])
+                ts = res.last_ts.reshape(res.last_ts.shape[0], -1)
+                slots.append(np.where(ts < 1e8, ts - delay, -1).astype(np.int16))
+                bar.update(res.last_ts.shape[0])
+            bar.close()
+            out[f"conv2_{part}"] = np.concatenate(slots)
+            out["conv2_shape"] = np.asarray(net.conv[-1]["shape"])
+    return out
+
+
+def _authors_root(ctx, fp: FeaturesParams, conv2: dict, kernel3, theta_root: float, multi: bool) -> dict:
+    """Root crossing slots and potentials of the authors' naming pass (:class:`AuthorsRootLayer`, Brian2)."""
+    from b2models.models.recollection import AuthorsRootLayer
+
+    layers = fp.layers()
+    shape = tuple(int(x) for x in conv2["conv2_shape"])
+    n_present = min(fp.chunk, 200)
+    key = (shape, repr(layers[3]), repr(layers[4]), n_present, fp.n_steps)
+    out = {}
+    with Session(ctx.backend, "recollection_authors_root", key=key, threads=ctx.threads) as s:
+        net = AuthorsRootLayer(shape, layers[3], layers[4], n_present, fp.n_steps, s)
+        for part in ("train", "test"):
+            x = conv2[f"conv2_{part}"]
+            res = [net.run(x[i:i + n_present], kernel3, theta_root, multi) for i in range(0, len(x), n_present)]
+            out[f"root_{part}"] = np.concatenate([r.cross_slot for r in res])
+            out[f"potential_{part}"] = np.concatenate([r.potential for r in res])
+            out[f"pool2_spikes_{part}"] = np.concatenate([r.pool_spikes for r in res])
+    return out
+
+
+def authors_root_layer(ctx, a: dict, fp: FeaturesParams, quick: bool, p: RecollectionRunParams) -> dict:
+    """The root layer of the authors' naming pass for the learned kernels in ``a``: conv2 slots at the naming
+    thresholds (cached stage), then pool2 → non-spiking conv3 at ``root_threshold`` (0: 10, the authors'
+    value), with ``pool2_multi_spike`` (cached stage)."""
+    kernels = [np.asarray(a[f"kernel{c + 1}"]) for c in range(3)]
+    th1, th2 = float(p.naming_conv1_threshold), float(p.naming_conv2_threshold)
+    base = {"params": fp, "quick": quick, "backend": ctx.backend, "kernels": _kernel_hash(kernels)}
+    conv2 = ctx.cached_stage(NAMING_PASS_STAGE, dict(base, conv1_threshold=th1, conv2_threshold=th2),
+                             lambda: _naming_pass(ctx, fp, quick, kernels, th1, th2), "naming pass", reuse=True)
+    theta = float(p.root_threshold) if p.root_threshold > 0 else AUTHORS_ROOT_THRESHOLD
+    multi = bool(p.pool2_multi_spike)
+    cfg = dict(base, conv1_threshold=th1, conv2_threshold=th2, theta_root=theta, pool2_multi_spike=multi)
+    roots = ctx.cached_stage(AUTHORS_ROOT_STAGE, cfg, lambda: _authors_root(ctx, fp, conv2, kernels[2], theta, multi),
+                             "authors' root layer", reuse=True)
+    ctx.log(f"authors' root layer: conv1/conv2 thresholds {th1:g} / {th2:g}, root threshold {theta:g}, pool2 "
+            f"{'multi-spike' if multi else 'first-spike'}; {np.mean(roots['pool2_spikes_test']):.1f} pool2 spikes "
+            "per test image")
+    return dict(a, **roots)
+
+
+KERNELS_STAGE = "recollection_from_kernels"
+
+
+def _from_kernels(ctx, fp: FeaturesParams, quick: bool, kernels) -> dict:
+    """Features, conv3 spike patterns and labels of the training and test images through the SDNN of ``fp``
+    with the given kernels (one forward pass, no learning)."""
+    from b2models.models.sdnn import encode_batch
+    from b2models.protocols.recollection_features import caltech_sets, digits_sets, extract_features, open_network
+
+    _, (train_x, train_y), (test_x, test_y) = digits_sets(fp) if quick else caltech_sets(fp)
+    train_s, test_s = (encode_batch(x, fp.retina()) for x in (train_x, test_x))
+    with open_network(fp, ctx.backend, ctx.threads) as (_, net):
+        f_train, r_train = extract_features(net, fp, train_s, kernels, ctx.progress, "training features", True)
+        f_test, r_test = extract_features(net, fp, test_s, kernels, ctx.progress, "test features", True)
+    out = {f"kernel{c + 1}": k for c, k in enumerate(kernels)}
+    out.update(features_train=f_train, features_test=f_test, root_train=r_train, root_test=r_test,
+               labels_train=train_y, labels_test=test_y)
+    return out
+
+
+def kernels_file_layer(ctx, p: RecollectionRunParams) -> tuple[dict, FeaturesParams, bool]:
+    """(arrays, feature parameters, quick) of the kernels in ``p.kernels_file`` on this run's SDNN (cached)."""
+    from b2models.models.sdnn import kernel_shapes, load_kernels
+
+    fp, quick = resolved(feature_params(p)), ctx.quick
+    kernels = load_kernels(p.kernels_file, kernel_shapes(fp))
+    ctx.log(f"kernels from {p.kernels_file}; features and root layer through this run's SDNN")
+    config = {"params": fp, "quick": quick, "backend": ctx.backend, "kernels": _kernel_hash(kernels)}
+    a = ctx.cached_stage(KERNELS_STAGE, config, lambda: _from_kernels(ctx, fp, quick, kernels),
+                         "features of the kernel file", reuse=True)
+    return a, fp, quick
+
+
 def root_layer(ctx, p: RecollectionRunParams) -> dict:
-    """The root layer (conv3 spike patterns, labels, SDNN features): from ``features_run`` when given, else the
-    cached features stage of ``p`` (learned here when not cached) plus what the category network needs.
-    With ``root_threshold`` > 0 the conv3 pattern is extracted again with the learned kernels and that conv3
-    threshold (cached as its own stage)."""
-    if p.features_run:
+    """The root layer (conv3 spike patterns, labels, SDNN features): from ``features_run`` when given, from the
+    kernels of ``kernels_file`` through this run's SDNN, else the cached features stage of ``p`` (learned here
+    when not cached), plus what the category network needs. With ``root_threshold`` > 0 the conv3 pattern is
+    extracted again with the learned kernels and that conv3 threshold (cached as its own stage); with
+    ``root_layer='authors'`` the root layer is the authors' naming pass (:func:`authors_root_layer`: crossing
+    slots and root potentials)."""
+    if p.features_run and p.kernels_file:
+        raise ValueError("features_run and kernels_file both given: set one of them")
+    if p.kernels_file:
+        a, fp, quick = kernels_file_layer(ctx, p)
+    elif p.features_run:
         a = load_features_run(p.features_run)
         ctx.log(f"root layer from {p.features_run} (its own feature parameters apply, not this run's)")
-        if p.root_threshold > 0:
+        if p.root_threshold > 0 or p.root_layer == "authors":
             fp, quick = features_run_params(p.features_run)
     else:
         fp, quick = resolved(feature_params(p)), ctx.quick
         a = features_stage(ctx, feature_params(p), reuse=True)
         if "root_train" not in a:
             raise ValueError("the cached features hold no root-layer spike patterns; rerun recollection.features")
-    if p.root_threshold > 0 and p.root_threshold != fp.conv3_threshold:
+    if p.root_layer == "authors":
+        a = authors_root_layer(ctx, a, fp, quick, p)
+    elif p.root_threshold > 0 and p.root_threshold != fp.conv3_threshold:
         kernels = [np.asarray(a[f"kernel{c + 1}"]) for c in range(3)]
         config = {"params": fp, "quick": quick, "backend": ctx.backend, "root_threshold": p.root_threshold,
-                  "kernels": hashlib.sha1(b"".join(np.ascontiguousarray(k, dtype=float).tobytes()
-                                                  for k in kernels)).hexdigest()}
+                  "kernels": _kernel_hash(kernels)}
         roots = ctx.cached_stage(ROOT_STAGE, config, lambda: _extract_root(ctx, fp, quick, kernels, p.root_threshold),
                                  "root layer", reuse=True)
         a = dict(a, **roots)
@@ -168,7 +306,10 @@ def root_layer(ctx, p: RecollectionRunParams) -> dict:
             out[part] = first_root_spikes(out[part], p.root_winners)
         ctx.log(f"root layer: each image keeps its {p.root_winners} earliest root spikes (root_winners)")
     last = int(max(out["root_train"].max(), out["root_test"].max()))
-    n_root_steps = max(network_steps(p.n_steps, p.layers())[0], last + 1)
+    if p.root_layer == "authors":  # crossing slots: an event at every slot to the end of the window
+        n_root_steps = max(fp.n_steps, last + 1)
+    else:
+        n_root_steps = max(network_steps(p.n_steps, p.layers())[0], last + 1)
     out["n_root_steps"] = int(n_root_steps)
     out["n_classes"] = int(max(out["labels_train"].max(), out["labels_test"].max()) + 1)
     n_fired = np.sum(out["root_test"] >= 0, axis=1)
@@ -187,6 +328,10 @@ def open_category(backend: str, n_root: int, n_classes: int, n_present: int, n_r
     key = (n_root, n_classes, n_present, n_root_steps, rp.per_class, rp.rule)
     if rp.retro_norm:  # other synapse equations (the default's key, and so its cached builds, unchanged)
         key += ("retro_norm",)
+    if rp.root_events != "once":
+        key += (f"root_events={rp.root_events}",)
+    if rp.vote != "spikes":
+        key += (f"vote={rp.vote}",)
     with Session(backend, f"recollection_{rp.rule}", key=key, threads=threads) as s:
         yield CategoryNetwork(n_root, n_classes, n_present, n_root_steps, s, rp)
 
@@ -202,9 +347,10 @@ class CategoryBuilder:
 
 
 def learn_then_name(net: CategoryNetwork, rp: RecollectionParams, learn_root, learn_y, name_root, lam: float,
-                    seed, epochs: int = 1) -> dict:
+                    seed, epochs: int = 1, name_potential=None) -> dict:
     """One run: learn from ``learn_root``/``learn_y`` (teacher on, gain 0, λ = ``lam``) for ``epochs`` passes,
-    then name ``name_root`` (teacher off, λ = 0, gain ``rp.gain``), from initial weights drawn with ``seed``."""
+    then name ``name_root`` (teacher off, λ = 0, gain ``rp.gain``), from initial weights drawn with ``seed``.
+    ``name_potential`` (root potentials of the named images) is needed with ``vote='potential'``."""
     learn_root = np.asarray(learn_root)
     name_root = np.asarray(name_root)
     n_l, n_n = len(learn_root) * epochs, len(name_root)
@@ -213,7 +359,12 @@ def learn_then_name(net: CategoryNetwork, rp: RecollectionParams, learn_root, le
     lam_v = np.concatenate([np.full(n_l, float(lam)), np.zeros(n_n)])
     gain_v = np.concatenate([np.zeros(n_l), np.full(n_n, rp.gain)])
     w0 = initial_weights(net.n_cat, net.n_root, rp, seed)
-    res = net.run(root, teach, lam_v, gain_v, w0)
+    potential = None
+    if rp.vote == "potential":
+        if name_potential is None:
+            raise ValueError("vote='potential' needs the root potentials of the named images")
+        potential = np.concatenate([np.zeros((n_l, net.n_root)), np.asarray(name_potential, dtype=float)])
+    res = net.run(root, teach, lam_v, gain_v, w0, potential=potential)
     retro = res.retro[n_l:]
     return {"scores": net.class_scores(retro), "t_named": class_first(net, res.t_named[n_l:]),
             "weights": res.weights, "w0": w0, "wall_s": res.wall_s}

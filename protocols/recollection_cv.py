@@ -16,6 +16,12 @@ and names the held-out images. The compiled category network is the one of ``rec
 images, teachers, λ and initial weights are run arguments, so there is one build per root threshold and
 ``retro_norm``. The linear SVM on the SDNN features is cross-validated on the same folds.
 
+Every fold is scored under both conventions of :data:`analysis.recollection.CONVENTIONS` (``strict``: an
+image with tied scores, e.g. without root activity, is wrong; ``authors``: it is named class 0); the choice
+uses ``cv_convention`` (strict by default, fixed before any comparison) and both are reported. With
+``root_layer='authors'`` the thresholds of the grid are the root thresholds θ_root of the authors' naming
+pass (0: their 10).
+
 The setting with the largest mean CV accuracy (ties: the first in grid order) is then run exactly as
 ``recollection.naming`` runs it (same labelled images, order and initial weights), and its test accuracy is
 reported with the linear SVM's on the same images. The test images are touched only in that last run.
@@ -34,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from b2models.analysis.classify import svm_accuracy
-from b2models.analysis.recollection import accuracy, accuracy_on, name_by_largest
+from b2models.analysis.recollection import CONVENTIONS, accuracy, accuracy_on, check_convention, name_by
 from b2models.models.recollection import RecollectionParams, first_root_spikes
 from b2models.protocol import Claim, Protocol
 from b2models.protocols.recollection_common import learn_then_name, open_category, root_layer
@@ -49,8 +55,9 @@ class NamingCVParams(NamingParams):
     cv_folds: int = 5
     cv_thresholds: tuple = (0.0, 1.0)  # root_threshold values (0: the features' own conv3 pattern)
     cv_winners: tuple = (0, 8, 12, 16)  # root_winners values (0: every root spike)
-    cv_lams: tuple = (10.0, 30.0, 65.0)  # λ values
+    cv_lams: tuple = (1.0, 10.0, 30.0, 65.0)  # λ values (1: the paper's many-shot value)
     cv_norms: tuple = (False, True)  # retro_norm values
+    cv_convention: str = "strict"  # scoring convention of the CV choice ('strict' or 'authors')
     compare_rules: bool = False  # (not used: only the chosen rule is cross-validated)
 
     def validate(self):
@@ -68,6 +75,7 @@ class NamingCVParams(NamingParams):
             raise ValueError(f"cv_lams={self.cv_lams}: λ must be >= 0")
         if any(not isinstance(v, (bool, np.bool_)) for v in self.cv_norms):
             raise ValueError(f"cv_norms={self.cv_norms}: expected true/false values")
+        check_convention(self.cv_convention)
 
     def settings(self) -> list[tuple]:
         """The grid as (root_threshold, root_winners, lam, retro_norm) tuples, in grid order."""
@@ -85,8 +93,9 @@ def cv_folds(n: int, n_folds: int, rng) -> np.ndarray:
 class _Fold:
     """Picklable ``run_point(net, point)``: learn from the other folds, name the held-out images; accuracy."""
 
-    def __init__(self, patterns: dict, y, folds, rp: RecollectionParams, epochs: int):
+    def __init__(self, patterns: dict, y, folds, rp: RecollectionParams, epochs: int, potentials=None):
         self.patterns, self.y, self.folds, self.rp, self.epochs = patterns, np.asarray(y), np.asarray(folds), rp, epochs
+        self.potentials = potentials
         self.n_learn = int(max(np.sum(self.folds != f) for f in np.unique(self.folds)))
 
     def __call__(self, net, pt):
@@ -97,9 +106,10 @@ class _Fold:
         learn_root = np.concatenate([root[learn], -np.ones((pad, root.shape[1]), dtype=root.dtype)])
         learn_y = np.concatenate([self.y[learn], -np.ones(pad, dtype=int)])
         rp = dataclasses.replace(self.rp, retro_norm=norm)
-        r = learn_then_name(net, rp, learn_root, learn_y, root, lam, pt["seed"], self.epochs)
+        pot = self.potentials[t] if rp.vote == "potential" else None
+        r = learn_then_name(net, rp, learn_root, learn_y, root, lam, pt["seed"], self.epochs, name_potential=pot)
         held = ~learn
-        return accuracy(name_by_largest(r["scores"][held]), self.y[held])
+        return [accuracy(name_by(r["scores"][held], c), self.y[held]) for c in CONVENTIONS]
 
 
 class _Builder:
@@ -116,8 +126,10 @@ class _Builder:
 
 
 def cv_naming(patterns: dict, y, folds, settings, rp: RecollectionParams, backend: str, n_root_steps: dict,
-              seed, *, epochs: int = 1, threads: int = 0, jobs: int = 1, dask=None, progress=None) -> np.ndarray:
-    """Held-out naming accuracy (n_settings, n_folds).
+              seed, *, epochs: int = 1, threads: int = 0, jobs: int = 1, dask=None, progress=None,
+              potentials: dict | None = None) -> dict:
+    """Held-out naming accuracy (n_settings, n_folds) under each scoring convention: {'strict': ...,
+    'authors': ...} (:data:`analysis.recollection.CONVENTIONS`).
 
     ``patterns``: root threshold → root spike steps (n, n_root) of the labelled images (in presentation
     order); ``y``: their classes; ``folds``: fold index per image; ``settings``: (root_threshold,
@@ -129,13 +141,14 @@ def cv_naming(patterns: dict, y, folds, settings, rp: RecollectionParams, backen
     fold_ids = np.unique(folds)
     points = [{"setting": s, "fold": int(f), "seed": [*np.atleast_1d(seed).tolist(), 19, int(f)]}
               for s in settings for f in fold_ids]
-    run_point = _Fold(patterns, y, folds, rp, epochs)
+    run_point = _Fold(patterns, y, folds, rp, epochs, potentials)
     n_root = next(iter(patterns.values())).shape[1]
     n_classes = int(y.max() + 1)
     build = _Builder(backend, threads, n_root, n_classes, run_point.n_learn * epochs + len(y), n_root_steps, rp)
     acc = sweep(run_point, points, build=build, key=lambda pt: (pt["setting"][0], pt["setting"][3]), jobs=jobs,
                 dask_address=dask, progress=progress)
-    return np.asarray(acc, dtype=float).reshape(len(settings), len(fold_ids))
+    acc = np.asarray(acc, dtype=float).reshape(len(settings), len(fold_ids), len(CONVENTIONS))
+    return {c: acc[:, :, i] for i, c in enumerate(CONVENTIONS)}
 
 
 def svm_cv(features, y, folds, C: float) -> float:
@@ -164,12 +177,16 @@ def run(ctx) -> dict:
     y_lab = y_tr[train_idx]
     folds = cv_folds(len(train_idx), p.cv_folds, np.random.default_rng([ctx.seed, 17]))
     ctx.log(f"recollection.naming_cv: {len(settings)} settings × {p.cv_folds} folds on {len(train_idx)} labelled "
-            f"training images (rule {p.rule}, {p.epochs} epoch(s)), backend={ctx.backend}, seed={ctx.seed}")
+            f"training images (rule {p.rule}, root layer {p.root_layer}, vote {p.vote}, {p.epochs} epoch(s)), "
+            f"choice by the {p.cv_convention} convention, backend={ctx.backend}, seed={ctx.seed}")
     bar = ctx.progress(total=len(settings) * p.cv_folds, desc="cross-validation", unit="fold")
     t0 = time.perf_counter()
-    cv_acc = cv_naming({t: a["root_train"][train_idx] for t, a in a_by_t.items()}, y_lab, folds, settings,
+    cv_all = cv_naming({t: a["root_train"][train_idx] for t, a in a_by_t.items()}, y_lab, folds, settings,
                        p.recollection(), ctx.backend, {t: a["n_root_steps"] for t, a in a_by_t.items()}, ctx.seed,
-                       epochs=p.epochs, threads=ctx.threads, jobs=ctx.jobs, dask=ctx.dask, progress=bar.update)
+                       epochs=p.epochs, threads=ctx.threads, jobs=ctx.jobs, dask=ctx.dask, progress=bar.update,
+                       potentials={t: a["potential_train"][train_idx] for t, a in a_by_t.items()
+                                   if "potential_train" in a})
+    cv_acc = cv_all[p.cv_convention]  # the convention the choice is made by (strict unless set otherwise)
     cv_s = time.perf_counter() - t0
     bar.close()
     svm_cv_acc = svm_cv(a0["features_train"][train_idx], y_lab, folds, p.svm_C)
@@ -185,30 +202,37 @@ def run(ctx) -> dict:
     chosen = dataclasses.replace(p, root_threshold=t, root_winners=k, lam=lam, retro_norm=norm)
     a = root_layer(ctx, chosen)  # as recollection.naming prepares it (cached patterns, root_winners applied)
     r = name_images(ctx, a, chosen, p.rule, train_idx)
-    named = name_by_largest(r["scores_test"])
+    named = name_by(r["scores_test"], "strict")
     heard = np.any(a["root_test"] >= 0, axis=1)
     svm = svm_accuracy(a0["features_train"][train_idx], y_lab, a0["features_test"], y_te, kernel="linear",
                        C=p.svm_C)
     metrics = {
         "n_settings": len(settings), "cv_folds": int(p.cv_folds), "n_labelled": int(len(train_idx)),
         "best_root_threshold": t, "best_root_winners": k, "best_lam": lam, "best_retro_norm": norm,
-        "cv_accuracy": float(cv_acc[b].mean()), "cv_accuracy_sd": float(cv_acc[b].std()),
+        "cv_convention": p.cv_convention,
+        "cv_accuracy": float(cv_all["strict"][b].mean()), "cv_accuracy_sd": float(cv_all["strict"][b].std()),
+        "cv_accuracy_authors": float(cv_all["authors"][b].mean()),
         "cv_accuracy_worst_setting": float(cv_acc.mean(axis=1).min()),
         "svm_linear_cv_accuracy": svm_cv_acc,
         "test_accuracy": accuracy(named, y_te), "test_accuracy_nonsilent": accuracy_on(named, y_te, heard),
+        "test_accuracy_authors": accuracy(name_by(r["scores_test"], "authors"), y_te),
         "silent_test_images": float(np.mean(~heard)),
         "svm_linear_test_accuracy": svm["test"],
         "cv_wall_s": cv_s,
     }
     metrics["naming_minus_svm"] = metrics["test_accuracy"] - metrics["svm_linear_test_accuracy"]
+    metrics["naming_minus_svm_authors"] = metrics["test_accuracy_authors"] - metrics["svm_linear_test_accuracy"]
     sets = " ".join(f"--set {n}={v}" for n, v in (("root_threshold", f"{t:g}"), ("root_winners", k),
                                                   ("lam", f"{lam:g}"), ("retro_norm", str(norm).lower())))
-    ctx.log(f"chosen: {sets} (CV {metrics['cv_accuracy']:.3f}); test accuracy {metrics['test_accuracy']:.3f} "
+    ctx.log(f"chosen: {sets} (CV {metrics['cv_accuracy']:.3f} strict, {metrics['cv_accuracy_authors']:.3f} "
+            f"authors); test accuracy {metrics['test_accuracy']:.3f} strict, "
+            f"{metrics['test_accuracy_authors']:.3f} authors "
             f"({metrics['test_accuracy_nonsilent']:.3f} on the {int(heard.sum())} test images with a root spike), "
             f"linear SVM {metrics['svm_linear_test_accuracy']:.3f}. The same run: b2models run recollection.naming "
             f"{sets} with this run's other settings")
     ctx.writer.save_metrics(metrics)
-    ctx.writer.save_arrays(settings=np.array(settings, dtype=float), cv_accuracy=cv_acc, folds=folds,
+    ctx.writer.save_arrays(settings=np.array(settings, dtype=float), cv_accuracy=cv_all["strict"],
+                           cv_accuracy_authors=cv_all["authors"], folds=folds,
                            train_index=train_idx, scores_test=r["scores_test"], labels_test=y_te)
     _figure(ctx, cv_acc, settings, b, svm_cv_acc, metrics)
     return metrics
@@ -254,10 +278,12 @@ PROTOCOL = Protocol(
     quick=quick_params,
     run=run,
     claims=[
-        Claim("cv_accuracy", "naming, CV accuracy of the chosen setting (training images)", "—", "", None,
+        Claim("cv_accuracy", "naming, CV accuracy of the chosen setting (training images), strict", "—", "", None,
               "{:.3f}"),
-        Claim("test_accuracy", "naming test accuracy, setting chosen by CV", "95.7%", "≥ 95 %",
-              lambda v: v >= 0.95, "{:.3f}"),
+        Claim("test_accuracy", "naming test accuracy, setting chosen by CV, strict: silent = wrong", "95.7%",
+              "≥ 95 %", lambda v: v >= 0.95, "{:.3f}"),
+        Claim("test_accuracy_authors", "naming test accuracy, setting chosen by CV, authors: silent → class 0",
+              "95.7%", "≥ 95 %", lambda v: v >= 0.95, "{:.3f}"),
         Claim("svm_linear_test_accuracy", "linear SVM test accuracy, same features", "96%", "", None, "{:.3f}"),
     ],
     data=["caltech_face_motor"],

@@ -16,7 +16,9 @@ linear and an RBF SVM are fitted on the standardised training features and score
 Outputs: ``fig_conv1_kernels`` (learned conv1 kernels; expected: oriented edges), ``fig_learning`` (STDP
 winners per image and a⁺ over learning), metrics (both SVMs, train/test, chance level, timing), arrays
 (kernels, features, labels, and the conv3 spike pattern of every training and test image, which the
-recollection protocols use as the root layer). The kernels and features are cached
+recollection protocols use as the root layer), ``kernels.npz`` (the learned kernels as a kernel file,
+:func:`models.sdnn.load_kernels`, which the recollection protocols read with ``--set kernels_file=PATH``).
+The kernels and features are cached
 (:class:`b2models.results.StageCache`, stage ``recollection_features``) and reused with ``--resume`` and by
 later protocols.
 
@@ -41,7 +43,7 @@ import numpy as np
 
 from b2models.analysis.classify import chance_level, svm_accuracy
 from b2models.backend import Session
-from b2models.models.sdnn import SDNNParams, SpikingConvNet, encode_batch, readout_features
+from b2models.models.sdnn import SDNNParams, SpikingConvNet, encode_batch, readout_features, save_kernels
 from b2models.params import jsonable
 from b2models.protocol import Claim, Protocol
 
@@ -305,6 +307,8 @@ def run(ctx) -> dict:
         metrics["test_accuracy_linear"], metrics["test_accuracy_rbf"], metrics["chance_level"]))
     ctx.writer.save_metrics(metrics)
     ctx.writer.save_arrays(**a)
+    # the learned kernels in the kernel-file format (models.sdnn.load_kernels; recollection protocols: kernels_file)
+    save_kernels(ctx.writer.partial / "kernels.npz", [a[f"kernel{c + 1}"] for c in range(3)])
     _figures(ctx, a)
     return metrics
 

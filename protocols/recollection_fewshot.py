@@ -13,7 +13,8 @@ category network per worker (run arguments carry the images, the teacher, λ and
 through joblib (``--jobs``) or a Dask cluster (``--dask``).
 
 Outputs: ``fig_fewshot`` (accuracy vs images per class, one curve per λ, with the SVMs; accuracy vs λ at
-``report_shots``), metrics (mean ± s.d. per point).
+``report_shots``), metrics (mean ± s.d. per point; ``acc_*`` strict: silent = wrong, ``acc_authors_*``:
+silent → class 0). The paper's nested single-draw version is ``recollection.fewshot_nested``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from b2models.analysis.classify import svm_accuracy
-from b2models.analysis.recollection import accuracy, name_by_largest, summary
+from b2models.analysis.recollection import accuracy, name_by, summary
 from b2models.protocol import Claim, Protocol
 from b2models.protocols.recollection_common import (
     CategoryBuilder,
@@ -58,14 +59,16 @@ class FewShotParams(RecollectionRunParams):
 class _Point:
     """Picklable ``run_point(net, point)``: learn from one draw with one λ, name the test images."""
 
-    def __init__(self, rp, root_train, y_train, root_test):
+    def __init__(self, rp, root_train, y_train, root_test, potential_test=None):
         self.rp, self.root_train, self.y_train, self.root_test = rp, root_train, y_train, root_test
+        self.potential_test = potential_test
 
     def __call__(self, net, pt):
         idx = pt["index"]
         r = learn_then_name(net, self.rp, self.root_train[idx], self.y_train[idx], self.root_test, pt["lam"],
-                            pt["seed"])
-        return {"predicted": name_by_largest(r["scores"]), "wall_s": r["wall_s"]}
+                            pt["seed"], name_potential=self.potential_test)
+        return {"predicted": name_by(r["scores"], "strict"), "predicted_authors": name_by(r["scores"], "authors"),
+                "wall_s": r["wall_s"]}
 
 
 def run(ctx) -> dict:
@@ -83,12 +86,14 @@ def run(ctx) -> dict:
             f"runs, rule {p.rule}{' (retro_norm)' if p.retro_norm else ''}, "
             f"backend={ctx.backend}, jobs={ctx.jobs}{', dask ' + ctx.dask if ctx.dask else ''}")
     bar = ctx.progress(total=len(points), desc="few-shot runs", unit="run")
-    out = ctx.sweep(_Point(rp, a["root_train"], y_tr, a["root_test"]), points,
+    out = ctx.sweep(_Point(rp, a["root_train"], y_tr, a["root_test"],
+                           a.get("potential_test") if p.vote == "potential" else None), points,
                     build=CategoryBuilder(ctx.backend, ctx.threads, a["root_train"].shape[1], a["n_classes"], n_present,
                                            a["n_root_steps"], rp),
                     progress=bar.update)
     bar.close()
     acc = np.array([accuracy(o["predicted"], y_te) for o in out]).reshape(len(p.shots), p.draws, len(p.lams))
+    acc_authors = np.array([accuracy(o["predicted_authors"], y_te) for o in out]).reshape(acc.shape)
     f_tr, f_te = standardise_by(a["features_train"], a["features_train"], a["features_test"])
     svm = {k: np.zeros((len(p.shots), p.draws)) for k in ("linear", "rbf")}
     for i, n in enumerate(p.shots):
@@ -102,12 +107,15 @@ def run(ctx) -> dict:
         for j, lam in enumerate(p.lams):
             s = summary(acc[i, :, j])
             metrics[f"acc_n{n}_lam{lam:g}"] = [s["mean"], s["sd"]]
+            s = summary(acc_authors[i, :, j])
+            metrics[f"acc_authors_n{n}_lam{lam:g}"] = [s["mean"], s["sd"]]
         for k in svm:
             s = summary(svm[k][i])
             metrics[f"svm_{k}_n{n}"] = [s["mean"], s["sd"]]
     if p.report_shots in p.shots and p.report_lam in p.lams:
         i, j = list(p.shots).index(p.report_shots), list(p.lams).index(p.report_lam)
         metrics["report_accuracy"] = float(acc[i, :, j].mean())
+        metrics["report_accuracy_authors"] = float(acc_authors[i, :, j].mean())
         metrics["report_svm_linear"] = float(svm["linear"][i].mean())
         ctx.log(f"{p.report_shots} images per class, λ = {p.report_lam:g}: naming {metrics['report_accuracy']:.3f}, "
                 f"linear SVM {metrics['report_svm_linear']:.3f}")
@@ -118,7 +126,8 @@ def run(ctx) -> dict:
         ctx.log(f"n = {n:3d}: " + ", ".join(f"λ {lam:g} {acc[i, :, j].mean():.3f}" for j, lam in enumerate(p.lams))
                 + f"; SVM linear {svm['linear'][i].mean():.3f}, RBF {svm['rbf'][i].mean():.3f}")
     ctx.writer.save_metrics(metrics)
-    ctx.writer.save_arrays(accuracy=acc, svm_linear=svm["linear"], svm_rbf=svm["rbf"], shots=np.array(p.shots),
+    ctx.writer.save_arrays(accuracy=acc, accuracy_authors=acc_authors, svm_linear=svm["linear"], svm_rbf=svm["rbf"],
+                           shots=np.array(p.shots),
                            lams=np.array(p.lams, dtype=float))
     _figure(ctx, p, acc, svm)
     return metrics
@@ -167,8 +176,10 @@ PROTOCOL = Protocol(
     quick=quick_params,
     run=run,
     claims=[
-        Claim("report_accuracy", "naming test accuracy, 20 images per class, λ = 10", "95.5%", "≥ 0.95",
+        Claim("report_accuracy", "naming test accuracy, 20 images per class, λ = 10, strict", "95.5%", "≥ 0.95",
               lambda v: v >= 0.95, "{:.3f}"),
+        Claim("report_accuracy_authors", "naming test accuracy, 20 images per class, λ = 10, authors", "95.5%",
+              "≥ 0.95", lambda v: v >= 0.95, "{:.3f}"),
         Claim("report_svm_linear", "linear SVM, same 20 images per class", "—", "", None, "{:.3f}"),
     ],
     data=["caltech_face_motor"],

@@ -9,10 +9,15 @@ Steps: the root layer (conv3 spike patterns of the Caltech TrainingSet and Testi
 ``recollection.features`` stage; the category layer (:mod:`models.recollection`) learns the names of
 ``n_train_per_class`` training images per class by co-occurrence STDP (λ = ``lam``), then names every
 training and test image by its integrated retrograde input (largest input; also the spiking decision, the
-first category neuron to reach ``theta_name``). The same run is repeated with the other co-occurrence rule
-(paper vs the authors' published variant) for comparison. Baselines on the same images: a linear and an RBF
-SVM on the per-map maximum conv3 potentials (the SDNN readout), and a linear SVM on the binary root spike
-pattern (the naming network's own input).
+first category neuron to reach ``theta_name``). The same run is repeated with the other co-occurrence rules
+(paper, the authors' code's net rule ``authors_code`` and the earlier reading ``silent_ltd``) for comparison.
+Baselines on the same images: a linear and an RBF SVM on the per-map maximum conv3 potentials (the SDNN
+readout), and a linear SVM on the binary root spike pattern (the naming network's own input).
+
+Every naming accuracy is reported under two scoring conventions (:data:`analysis.recollection.CONVENTIONS`):
+``strict`` (unsuffixed keys: an image with tied scores, e.g. one that evoked no root activity, is undecided
+and wrong) and ``authors`` (``*_authors`` keys: such an image is named class 0, as the arg-max of the
+authors' code does). λ defaults to 1, the paper's many-shot value.
 
 Test images that evoke no root spike get no retrograde input and stay unnamed (counted wrong), while the SVMs
 classify them (all-zero features) through their intercept; so the metrics also give the fraction of silent
@@ -34,9 +39,12 @@ import numpy as np
 
 from b2models.analysis.classify import chance_level, svm_accuracy
 from b2models.analysis.recollection import (
+    CONVENTIONS,
     accuracy,
     accuracy_on,
+    decided,
     fraction_per_class,
+    name_by,
     name_by_first_crossing,
     name_by_largest,
     score_difference,
@@ -55,7 +63,7 @@ from b2models.protocols.recollection_common import (
 @dataclass
 class NamingParams(RecollectionRunParams):
     n_train_per_class: int = 200  # labelled training images per class (paper: 200)
-    lam: float = 10.0  # λ while learning names (the paper's few-shot headline value)
+    lam: float = 1.0  # λ while learning names (the paper's many-shot value)
     compare_rules: bool = True  # also run the other co-occurrence rule
 
     def validate(self):
@@ -83,7 +91,11 @@ def name_images(ctx, a: dict, p: NamingParams, rule: str, train_idx) -> dict:
     n_present = p.epochs * len(train_idx) + len(name_root)
     with open_category(ctx.backend, name_root.shape[1], a["n_classes"], n_present, a["n_root_steps"], rp,
                        ctx.threads) as net:
-        out = learn_then_name(net, rp, learn_root, learn_y, name_root, p.lam, [ctx.seed, 11], p.epochs)
+        pot = None
+        if rp.vote == "potential":
+            pot = np.concatenate([a["potential_train"], a["potential_test"]])
+        out = learn_then_name(net, rp, learn_root, learn_y, name_root, p.lam, [ctx.seed, 11], p.epochs,
+                              name_potential=pot)
     n_tr = len(a["root_train"])
     out["scores_train"], out["scores_test"] = out["scores"][:n_tr], out["scores"][n_tr:]
     out["t_train"], out["t_test"] = out["t_named"][:n_tr], out["t_named"][n_tr:]
@@ -115,19 +127,23 @@ def run(ctx) -> dict:
     for rule in rules:
         r = name_images(ctx, a, p, rule, train_idx)
         results[rule] = r
-        sfx = "" if rule == p.rule else f"_{rule}"
-        metrics[f"train_accuracy{sfx}"] = accuracy(name_by_largest(r["scores_train"][train_idx]), y_tr[train_idx])
-        metrics[f"train_accuracy_all{sfx}"] = accuracy(name_by_largest(r["scores_train"]), y_tr)
+        sfx = "" if rule == p.rule else f"_rule_{rule}"  # e.g. test_accuracy_rule_authors_code(_authors)
         named = name_by_largest(r["scores_test"])
-        metrics[f"test_accuracy{sfx}"] = accuracy(named, y_te)
+        first = name_by_first_crossing(r["t_test"], r["scores_test"])
+        for conv in CONVENTIONS:  # unsuffixed keys: strict (silent = wrong); '_authors': silent -> class 0
+            cs = "" if conv == "strict" else f"_{conv}"
+            metrics[f"train_accuracy{sfx}{cs}"] = accuracy(name_by(r["scores_train"][train_idx], conv),
+                                                            y_tr[train_idx])
+            metrics[f"train_accuracy_all{sfx}{cs}"] = accuracy(name_by(r["scores_train"], conv), y_tr)
+            metrics[f"test_accuracy{sfx}{cs}"] = accuracy(name_by(r["scores_test"], conv), y_te)
+            metrics[f"test_accuracy_spiking{sfx}{cs}"] = accuracy(decided(first, conv), y_te)
         metrics[f"test_accuracy_nonsilent{sfx}"] = accuracy_on(named, y_te, heard)
         metrics[f"test_undecided{sfx}"] = float(np.mean(named < 0))
-        first = name_by_first_crossing(r["t_test"], r["scores_test"])
-        metrics[f"test_accuracy_spiking{sfx}"] = accuracy(first, y_te)
         metrics[f"test_undecided_spiking{sfx}"] = float(np.mean(first < 0))
         metrics[f"run_wall_s{sfx}"] = float(r["wall_s"])
         ctx.log(f"rule {rule}: naming accuracy train {metrics[f'train_accuracy{sfx}']:.3f}, test "
-                f"{metrics[f'test_accuracy{sfx}']:.3f} ({metrics[f'test_accuracy_nonsilent{sfx}']:.3f} on the "
+                f"{metrics[f'test_accuracy{sfx}']:.3f} strict, {metrics[f'test_accuracy{sfx}_authors']:.3f} "
+                f"authors' convention ({metrics[f'test_accuracy_nonsilent{sfx}']:.3f} on the "
                 f"{int(heard.sum())} test images with a root spike; spiking decision "
                 f"{metrics[f'test_accuracy_spiking{sfx}']:.3f}, "
                 f"undecided {metrics[f'test_undecided_spiking{sfx}']:.3f})")
@@ -140,8 +156,9 @@ def run(ctx) -> dict:
     s = svm_accuracy((a["root_train"][train_idx] >= 0).astype(float), y_tr[train_idx],
                      (a["root_test"] >= 0).astype(float), y_te, kernel="linear", C=p.svm_C, standardize=False)
     metrics["svm_root_pattern_test_accuracy"] = s["test"]
-    metrics["naming_minus_svm"] = metrics["test_accuracy"] - max(metrics["svm_linear_test_accuracy"],
-                                                                 metrics["svm_rbf_test_accuracy"])
+    best_svm = max(metrics["svm_linear_test_accuracy"], metrics["svm_rbf_test_accuracy"])
+    metrics["naming_minus_svm"] = metrics["test_accuracy"] - best_svm
+    metrics["naming_minus_svm_authors"] = metrics["test_accuracy_authors"] - best_svm
     ctx.log("SVM test accuracy on the same features: linear {:.3f}, RBF {:.3f}; linear on the root pattern {:.3f}"
             .format(metrics["svm_linear_test_accuracy"], metrics["svm_rbf_test_accuracy"],
                     metrics["svm_root_pattern_test_accuracy"]))
@@ -201,9 +218,12 @@ PROTOCOL = Protocol(
     quick=quick_params,
     run=run,
     claims=[
-        Claim("test_accuracy", "naming test accuracy (200 images per class)", "95.7%", "≥ 0.95",
+        Claim("test_accuracy", "naming test accuracy (200 images per class), strict: silent = wrong", "95.7%",
+              "≥ 0.95", lambda v: v >= 0.95, "{:.3f}"),
+        Claim("test_accuracy_authors", "naming test accuracy, authors: silent → class 0", "95.7%", "≥ 0.95",
               lambda v: v >= 0.95, "{:.3f}"),
-        Claim("train_accuracy", "naming training accuracy", "96.7%", "", None, "{:.3f}"),
+        Claim("train_accuracy", "naming training accuracy, strict", "96.7%", "", None, "{:.3f}"),
+        Claim("train_accuracy_authors", "naming training accuracy, authors", "96.7%", "", None, "{:.3f}"),
         Claim("svm_linear_test_accuracy", "linear SVM on the same features, test", "96%", "", None, "{:.3f}"),
         Claim("naming_minus_svm", "naming minus best SVM, test", "≈ 0", "≥ −0.01", lambda v: v >= -0.01,
               "{:+.3f}"),

@@ -8,8 +8,10 @@ import pytest
 from b2models.analysis.recollection import (
     accuracy,
     accuracy_on,
+    decided,
     ecdf,
     fraction_per_class,
+    name_by,
     name_by_first_crossing,
     name_by_largest,
     paired_comparison,
@@ -45,7 +47,7 @@ def toy_patterns(n_root=24, n_img=10, seed=0):
 def open_net(backend, n_root, n_present, p, steps=4):
     from b2models.backend import Session
 
-    key = (n_root, n_present, steps, p.rule, p.per_class, p.retro_norm)
+    key = (n_root, n_present, steps, p.rule, p.per_class, p.retro_norm, p.root_events, p.vote)
     s = Session(backend, f"test_recollection_{p.rule}", key=key)
     s.open()
     try:
@@ -76,11 +78,73 @@ def test_co_occurrence_rule_on_toy_patterns_numpy(rule):
     if rule == "paper":
         assert np.all(dw[1, fired0] < 0), "paper rule: the other class must be depressed where the root fired"
         assert np.all(dw[:, never] == 0), "paper rule: root neurons that never fired must keep their weights"
+    elif rule == "authors_code":
+        assert np.all(dw[1, fired0] == 0), "authors_code: the other class never changes"
+        assert np.all(dw[:, never] == 0), "authors_code: root neurons that never fired keep their weights"
     else:
         assert np.all(dw[1, fired0] <= 0) and np.all(dw[0, never] < 0), \
-            "published variant: the true class is depressed where the root neuron stayed silent"
+            "silent_ltd: the true class is depressed where the root neuron stayed silent"
     # names follow the learned weights
     assert accuracy(name_by_largest(reference_retro(root, r.weights, np.ones(len(y)))), y) == 1.0
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_two_neuron_weight_change_equals_the_formula_numpy(rule):
+    """One category neuron per class, one root neuron firing at step 1 of a 4-step window: the Brian2 weight
+    change equals the rule's formula, once per root event (every_step: 4 - 1 = 3 events, latency weighting)."""
+    ap, am, lam, w = 0.007, 0.003, 20.0, 0.4
+    root, y = np.array([[1]]), np.array([0])
+    for events, n in (("once", 1), ("every_step", 3)):
+        p = RecollectionParams(rule=rule, root_events=events)
+        s, net = open_net("numpy", 1, 1, p)
+        try:
+            r = net.run(root, y, lam, 0.0, np.full((2, 1), w))
+        finally:
+            s.close()
+        true, other = w, w
+        for _ in range(n):
+            if rule == "paper":  # true class +λa⁺w(1−w), other class −λa⁻w(1−w)
+                true, other = true + lam * ap * true * (1 - true), other - lam * am * other * (1 - other)
+            elif rule == "authors_code":  # true class: LTP, then LTD of the updated weight; other unchanged
+                true = true + lam * ap * true * (1 - true)
+                true = true - lam * am * true * (1 - true)
+        if rule == "silent_ltd":  # potentiation of the weight at the teacher spike, however many events
+            true = w + lam * ap * w * (1 - w)
+        np.testing.assert_allclose(r.weights[:, 0], [true, other], rtol=0, atol=1e-12,
+                                   err_msg=f"rule {rule}, root_events {events}")
+        if rule != "silent_ltd":
+            assert (true - w) == pytest.approx(n * lam * (ap - (am if rule == "authors_code" else 0)) * w * (1 - w),
+                                               rel=0.15), "the net change grows with the number of events"
+
+
+def test_every_step_events_and_potential_vote_equal_the_reference_numpy():
+    """Latency-weighted events (every_step) and the potential-weighted vote: Brian2 learning and retrograde
+    input equal the NumPy reference; a neuron crossing at step t votes (n_root_steps − t) times."""
+    root, y = toy_patterns(seed=4)
+    pot = np.where(root >= 0, 1.0 + np.arange(root.shape[1])[None, :] / 10, 0.0)
+    for rule in ("paper", "authors_code"):
+        p = RecollectionParams(rule=rule, root_events="every_step", vote="potential")
+        s, net = open_net("numpy", root.shape[1], 20, p)
+        try:
+            w0 = initial_weights(2, root.shape[1], p, 6)
+            lam, gain = np.r_[np.full(10, 5.0), np.zeros(10)], np.r_[np.zeros(10), np.ones(10)]
+            r = net.run(np.r_[root, root], np.r_[y, -np.ones(10, dtype=int)], lam, gain, w0,
+                        potential=np.r_[pot, pot])
+            with pytest.raises(ValueError, match="root potentials"):
+                net.run(root, y, 1.0, 0.0, w0)
+        finally:
+            s.close()
+        w = reference_learning(root, y, 5.0, w0, [0, 1], rule=rule, root_events="every_step", n_root_steps=4)
+        np.testing.assert_allclose(r.weights, w, atol=1e-12, err_msg=rule)
+        np.testing.assert_allclose(r.retro[10:], reference_retro(root, w, root_events="every_step", n_root_steps=4,
+                                                                 potential=pot), atol=1e-12, err_msg=rule)
+        once = reference_learning(root, y, 5.0, w0, [0, 1], rule=rule)
+        assert not np.allclose(once, w), "latency weighting must change the learned weights"
+    with pytest.raises(ValueError, match="rule='published' was renamed.*silent_ltd.*authors_code"):
+        RecollectionParams(rule="published").validate()
+    for bad in ({"root_events": "always"}, {"vote": "max"}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            RecollectionParams(**bad).validate()
 
 
 @pytest.mark.parametrize("retro_norm", [False, True])
@@ -178,6 +242,12 @@ def test_features_run_errors(tmp_path):
 def test_analysis_functions_hand_computed():
     scores = np.array([[3.0, 1.0], [1.0, 2.0], [2.0, 2.0]])
     assert name_by_largest(scores).tolist() == [0, 1, -1], "a tie (no evidence) must stay undecided"
+    assert name_by(scores, "strict").tolist() == [0, 1, -1]
+    assert name_by(scores, "authors").tolist() == [0, 1, 0], "authors' convention: a tie goes to class 0"
+    assert decided(np.array([1, -1, 0]), "authors").tolist() == [1, 0, 0]
+    assert decided(np.array([1, -1, 0]), "strict").tolist() == [1, -1, 0]
+    with pytest.raises(ValueError, match="convention"):
+        name_by(scores, "lenient")
     t = np.array([[4.0, 2.0], [np.inf, np.inf], [3.0, 3.0]])
     assert name_by_first_crossing(t, np.array([[9.0, 1.0], [1.0, 2.0], [1.0, 5.0]])).tolist() == [1, -1, 1]
     assert accuracy(np.array([1, -1, 1]), np.array([1, 0, 0])) == pytest.approx(1 / 3)
@@ -227,11 +297,11 @@ def test_quick_protocols_name_digits_above_chance(tmp_path, have_compiler):
     reg = protocols()
     out = {}
     for name in ("recollection.naming", "recollection.oneshot", "recollection.fewshot", "recollection.recall",
-                 "recollection.naming_cv"):
+                 "recollection.naming_cv", "recollection.fewshot_nested"):
         proto = reg[name]
         p = proto.quick(proto.params())
         if name == "recollection.naming":
-            p.compare_rules = False  # the published variant is compared with the reference in the tests above
+            p.compare_rules = False  # the other rules are compared with the reference in the tests above
         if name == "recollection.oneshot":
             p.n_pairs = 20
         if name == "recollection.fewshot":
@@ -246,8 +316,14 @@ def test_quick_protocols_name_digits_above_chance(tmp_path, have_compiler):
     assert (path / "figures" / "fig_score_difference.png").exists()
     assert "reusing the cached features" in (out["recollection.oneshot"][1] / "log.txt").read_text(), \
         "the one-shot sweep must reuse the cached root layer, not propagate the images again"
+    assert m["test_accuracy_authors"] >= m["test_accuracy"], "silent images named class 0 can only add hits"
     m1 = out["recollection.oneshot"][0]
     assert m1["n_pairs"] == 20 and 0 <= m1["naming_worst"] <= m1["naming_median"] <= m1["naming_best"] <= 1
+    assert m1["naming_authors_mean"] >= m1["naming_mean"] and 0 <= m1["naming_beats_svm_linear_pair"] <= 1
+    assert 0.5 < m1["svm_linear_pair_best"] <= 1
+    mn = out["recollection.fewshot_nested"][0]
+    assert mn["shots"] == [4, 16, 28, 40] and len(mn["test_lam10"]) == 4 and len(mn["train_curve"]) == 4
+    assert mn["at_nmax_lam1"] > 0.6, f"nested few-shot, 40 per class at λ = 1: {mn['at_nmax_lam1']:.3f}"
     mf = out["recollection.fewshot"][0]
     assert mf["acc_n40_lam10"][0] > 0.6, f"40 shots at λ = 10 should name digits well, got {mf['acc_n40_lam10']}"
     assert (out["recollection.recall"][1] / "figures" / "fig_recall.png").exists()
@@ -284,8 +360,46 @@ def test_quick_protocols_name_digits_above_chance(tmp_path, have_compiler):
         assert np.array_equal(high["labels_test"], base["labels_test"])
         high2 = root_layer(ctx, p)
         assert np.array_equal(high2["root_test"], high["root_test"])
+        # kernels from a file: the same SDNN with the same kernels gives the same features and root layer
+        from b2models.models.sdnn import save_kernels
+
+        save_kernels(tmp_path / "kernels.npz", [base[f"kernel{c + 1}"] for c in range(3)])
+        q = dataclasses.replace(proto.quick(proto.params()), kernels_file=str(tmp_path / "kernels.npz"))
+        again = root_layer(ctx, q)
+        for key in ("root_train", "root_test", "features_train", "features_test", "labels_test"):
+            np.testing.assert_array_equal(again[key], base[key], err_msg=f"kernels_file: {key}")
+        # the authors' naming pass: crossing slots within the window, latency-weighted root events
+        q = dataclasses.replace(proto.quick(proto.params()), root_layer="authors", naming_conv1_threshold=7.0,
+                                naming_conv2_threshold=6.0, root_threshold=4.0)
+        au = root_layer(ctx, q)
+        crossed = au["root_test"] >= 0
+        assert au["n_root_steps"] == 15 and au["root_test"].max() < 15 and 0.01 < crossed.mean() < 0.99
+        assert np.all(au["potential_test"][crossed] >= 4.0 - 1e-9)
+        assert np.mean(np.any(crossed, axis=1)) > 0.8, "most test images must reach the root threshold"
     log = (writer.path / "log.txt").read_text()
     assert "extracting the root layer with conv3 threshold" in log and "reusing the cached root layer" in log
+    assert "naming pass: conv1 threshold 7" in log
+
+    # naming on the authors' root layer (latency-weighted events), with the authors_code rule and with the
+    # potential-weighted vote: the protocol's learned weights and test scores equal the NumPy reference
+    for extra in ({"rule": "authors_code"}, {"vote": "potential"}):
+        p = dataclasses.replace(proto.quick(proto.params()), compare_rules=False, root_layer="authors",
+                                naming_conv1_threshold=7.0, naming_conv2_threshold=6.0, root_threshold=4.0,
+                                **extra)
+        with RunWriter("recollection.naming", out_root=tmp_path) as writer:
+            ctx = Context(params=p, seed=1, backend="cpp", quick=True, writer=writer,
+                          cache=StageCache(tmp_path / "cache"), show_progress=False)
+            ma = proto.run(ctx)
+        z = np.load(writer.path / "arrays.npz")
+        idx, steps = z["train_index"], au["n_root_steps"]
+        w = reference_learning(au["root_train"][idx], au["labels_train"][idx], p.lam, z["initial_weights"], [0, 1],
+                               rule=p.rule, root_events="every_step", n_root_steps=steps)
+        np.testing.assert_allclose(z["weights"], w, atol=1e-9, err_msg=f"authors' root layer, {extra}")
+        pot = au["potential_test"] if p.vote == "potential" else None
+        np.testing.assert_allclose(z["scores_test"], reference_retro(au["root_test"], w, root_events="every_step",
+                                                                     n_root_steps=steps, potential=pot),
+                                   rtol=1e-9, atol=1e-9, err_msg=f"authors' root layer, {extra}")
+        assert ma["test_accuracy_authors"] >= ma["test_accuracy"]
 
 
 def test_root_threshold_errors(tmp_path):
@@ -336,21 +450,27 @@ def test_naming_cv_equals_the_rule_fold_by_fold_numpy():
     assert sorted(np.bincount(folds)) == [9, 10, 10]
     p = RecollectionParams()
     settings = [(0.0, 0, 40.0, False), (0.0, 3, 5.0, True)]
-    acc = cv_naming({0.0: root}, y, folds, settings, p, "numpy", {0.0: 4}, [7])
-    assert acc.shape == (2, 3)
+    both = cv_naming({0.0: root}, y, folds, settings, p, "numpy", {0.0: 4}, [7])
+    acc = both["strict"]
+    assert acc.shape == (2, 3) and both["authors"].shape == (2, 3)
     for i, (_, k, lam, norm) in enumerate(settings):
         r = first_root_spikes(root, k)
         for f in range(3):
             learn = folds != f
             w0 = initial_weights(2, root.shape[1], p, [7, 19, f])
             w = reference_learning(r[learn], y[learn], lam, w0, [0, 1])
-            want = accuracy(name_by_largest(reference_retro(r[~learn], w, norm=norm)), y[~learn])
+            scores = reference_retro(r[~learn], w, norm=norm)
+            want = accuracy(name_by_largest(scores), y[~learn])
             assert acc[i, f] == pytest.approx(want, abs=1e-12), f"setting {settings[i]}, fold {f}"
+            want = accuracy(name_by(scores, "authors"), y[~learn])
+            assert both["authors"][i, f] == pytest.approx(want, abs=1e-12), f"authors: {settings[i]}, fold {f}"
     assert len(np.unique(acc)) > 2 and acc.min() < 1.0, "the toy must not be trivially separable"
     assert best_setting([[0.5, 0.7], [0.6, 0.6], [0.4, 0.4]]) == 0
     with pytest.raises(ValueError, match="cv_folds=3"):
         cv_folds(2, 3, np.random.default_rng(0))
     for bad, match in (({"cv_folds": 1}, "cv_folds"), ({"cv_winners": (4, -1)}, "cv_winners"),
-                       ({"cv_lams": ()}, "cv_lams"), ({"cv_thresholds": (-1.0,)}, "cv_thresholds")):
+                       ({"cv_lams": ()}, "cv_lams"), ({"cv_thresholds": (-1.0,)}, "cv_thresholds"),
+                       ({"cv_convention": "lenient"}, "convention"), ({"root_layer": "x"}, "root_layer"),
+                       ({"vote": "potential"}, "root_layer='authors'"), ({"pool2_multi_spike": 1}, "multi_spike")):
         with pytest.raises(ValueError, match=match):
             NamingCVParams(**bad).validate()
