@@ -126,13 +126,8 @@ def axial_alignment(angles, axis_rad: float, weights=None) -> float:
     return float(np.sum(w[ok] * np.cos(2 * (a[ok] - axis_rad))) / np.sum(w[ok]))
 
 
-def peak_angles(angles, rates) -> np.ndarray:
-    """Preferred direction of each neuron: the angle of its highest rate (NaN for silent neurons)."""
-    angles = np.asarray(angles, dtype=float)
-    rates = np.asarray(rates, dtype=float)
-    out = angles[np.argmax(rates, axis=0)]
-    out[rates.max(axis=0) <= 0] = np.nan
-    return out
+#: preferred direction of each neuron: the angle of its highest rate (NaN for silent neurons)
+peak_angles = coding.peak_angles
 
 
 def axis_density_ratio(angles, axis_rad: float, half_width_rad: float = np.pi / 8) -> float:
