@@ -241,24 +241,17 @@ def ei_points(p: Fig7Params, seed: int) -> list[dict]:
     return pts
 
 
-class _BuiltEI:
-    """A session and a compiled plastic E–I network for one build key (N_E, delay)."""
+class _SweepNetwork:
+    """A session and a compiled network for one build key, as a context manager for the sweep; subclasses
+    give ``session_name``, ``L`` (steps per chunk), ``code_key()`` and ``network(session)``."""
 
-    def __init__(self, p: Fig7Params, backend: str, threads: int, key):
-        self.p = p
-        self.q = ei_params(p, key[0], key[1])
-        self.backend, self.threads = backend, threads
-        self.L = round(float(p.ei_chunk / self.q.dt))
+    session_name = ""
 
     def __enter__(self):
-        from b2models.models.spikecoding_ei import EINetwork, EIParams
-
-        code_key = jsonable({f.name: getattr(self.q, f.name) for f in dataclasses.fields(EIParams)
-                             if f.name not in ("eps_F", "eps_Omega", "noise_per_step")})
-        self.session = Session(self.backend, "spikecoding_fig7_ei", key=(code_key, self.L), threads=self.threads)
+        self.session = Session(self.backend, self.session_name, key=(self.code_key(), self.L), threads=self.threads)
         self.session.open()
         try:
-            self.net = EINetwork(self.q, self.session, self.L, plastic=True, name="ei7")
+            self.net = self.network(self.session)
         except BaseException:
             self.session.close()
             raise
@@ -269,12 +262,38 @@ class _BuiltEI:
         return False
 
 
-class _BuilderEI:
-    def __init__(self, p, backend, threads):
+class _Builder:
+    """Picklable ``build(key)`` for the sweep workers: ``built`` (a :class:`_SweepNetwork` class) of the key."""
+
+    def __init__(self, p, backend, threads, built=None):
         self.p, self.backend, self.threads = p, backend, threads
+        self.built = built
 
     def __call__(self, key):
-        return _BuiltEI(self.p, self.backend, self.threads, key)
+        return (self.built or _Built)(self.p, self.backend, self.threads, key)
+
+
+class _BuiltEI(_SweepNetwork):
+    """A session and a compiled plastic E–I network for one build key (N_E, delay)."""
+
+    session_name = "spikecoding_fig7_ei"
+
+    def __init__(self, p: Fig7Params, backend: str, threads: int, key):
+        self.p = p
+        self.q = ei_params(p, key[0], key[1])
+        self.backend, self.threads = backend, threads
+        self.L = round(float(p.ei_chunk / self.q.dt))
+
+    def code_key(self):
+        from b2models.models.spikecoding_ei import EIParams
+
+        return jsonable({f.name: getattr(self.q, f.name) for f in dataclasses.fields(EIParams)
+                         if f.name not in ("eps_F", "eps_Omega", "noise_per_step")})
+
+    def network(self, session):
+        from b2models.models.spikecoding_ei import EINetwork
+
+        return EINetwork(self.q, session, self.L, plastic=True, name="ei7")
 
 
 def ei_build_key(pt: dict):
@@ -465,41 +484,24 @@ def build_key(pt: dict):
     return (pt["N"], pt["delay"], pt["tau"])
 
 
-class _Built:
-    """A session and a compiled network for one build key (a context manager for the sweep)."""
+class _Built(_SweepNetwork):
+    """A session and a compiled network of the Fig 2 kind for one build key (N, delay, tau)."""
+
+    session_name = "spikecoding_fig7"
 
     def __init__(self, p: Fig7Params, backend: str, threads: int, key):
         N, delay, tau = key
         self.p = dataclasses.replace(p, N=N, delay=delay * ms, epsc_tau=tau * ms)
+        self.q = RobustParams(**{f.name: getattr(self.p, f.name) for f in dataclasses.fields(RobustParams)})
         self.backend, self.threads = backend, threads
         self.L = round(float(p.chunk / p.dt))
 
-    def __enter__(self):
-        q = RobustParams(**{f.name: getattr(self.p, f.name) for f in dataclasses.fields(RobustParams)})
-        code_key = jsonable({f.name: getattr(q, f.name) for f in dataclasses.fields(RobustParams)
-                             if f.name not in ("eps_Omega", "eps_F", "init", "noise_per_step")})
-        self.session = Session(self.backend, "spikecoding_fig7", key=(code_key, self.L), threads=self.threads)
-        self.session.open()
-        try:
-            self.net = RobustNetwork(q, self.session, self.L, name="rob")
-        except BaseException:
-            self.session.close()
-            raise
-        return self
+    def code_key(self):
+        return jsonable({f.name: getattr(self.q, f.name) for f in dataclasses.fields(RobustParams)
+                         if f.name not in ("eps_Omega", "eps_F", "init", "noise_per_step")})
 
-    def __exit__(self, *exc):
-        self.session.close()
-        return False
-
-
-class _Builder:
-    """Picklable ``build(key)`` for the sweep workers."""
-
-    def __init__(self, p, backend, threads):
-        self.p, self.backend, self.threads = p, backend, threads
-
-    def __call__(self, key):
-        return _Built(self.p, self.backend, self.threads, key)
+    def network(self, session):
+        return RobustNetwork(self.q, session, self.L, name="rob")
 
 
 def _present(net: RobustNetwork, c, x, learning: bool, seed: int):
@@ -689,7 +691,7 @@ def run_ei(ctx, p: Fig7Params) -> dict:
             f"({p.n_seeds} seeds each), {float(p.ei_duration):g} s of learning per point at x{p.ei_eps_scale:g} "
             f"rates, backend={ctx.backend}, jobs={ctx.jobs}")
     bar = ctx.progress(total=len(pts), desc="fig7 points", unit="pt")
-    results = ctx.sweep(_RunPointEI(p), pts, build=_BuilderEI(p, ctx.backend, ctx.threads), key=ei_build_key,
+    results = ctx.sweep(_RunPointEI(p), pts, build=_Builder(p, ctx.backend, ctx.threads, _BuiltEI), key=ei_build_key,
                         progress=bar.update)
     bar.close()
     metrics = summarise_ei(p, results)
