@@ -112,6 +112,7 @@ class Fig7Params(RobustParams):
     ei_eps_scale: float = 200.0  # × the authors' EI learning rates (ε_F = 1e-5, ε_Ω = 1e-4), as Figs 4/8 --quick
     ei_sizes: str = "20,40,80"  # A: E cells ("": panel A not run for the E–I network)
     ei_removed: str = "0,0.4,0.6,0.8,0.9"  # B: fraction of connections between cells removed before learning
+    ei_removed_types: str = "EE,EI,IE,II"  # B: which connection types lose that fraction (post-pre: IE = I → E)
     ei_noise_levels: str = "0,0.002,0.006,0.02"  # C: membrane noise s.d. per 0.1 ms step (authors: 0.002)
     ei_delays: str = "0,1,2"  # C: synaptic delays (ms) of every connection between cells
     ei_arbiter: str = "delayed"  # one-spike arbiter with delays: 'delayed' (obeys them) or 'instant'
@@ -173,6 +174,7 @@ class Fig7Params(RobustParams):
             raise ValueError(f"ei_sizes={self.ei_sizes!r}, ei_N_E={self.ei_N_E}: multiples of 4 (N_I = N_E / 4)")
         if any(not 0 <= f < 1 for f in self.grid("ei_removed")):
             raise ValueError(f"ei_removed={self.ei_removed!r}: fractions in [0, 1)")
+        removed_types(self.ei_removed_types)
         if any(v < 0 for v in self.grid("ei_noise_levels")):
             raise ValueError(f"ei_noise_levels={self.ei_noise_levels!r}: must be >= 0")
         if any(r <= 0 for r in self.grid("poisson_rates")):
@@ -300,13 +302,31 @@ def ei_build_key(pt: dict):
     return (pt["N"], pt["delay"])
 
 
-def random_removal_masks(net, fraction: float, rng: np.random.Generator) -> dict:
-    """Presence masks that remove ``fraction`` of every connection type between cells at random (E → E,
-    E → I, I → E, I → I); the I cells' self-connections (their reset) are kept."""
+#: connection types of the E–I network by weight matrix (post × pre): W_IE holds the I → E connections
+REMOVABLE_TYPES = ("EE", "EI", "IE", "II")
+
+
+def removed_types(text: str) -> tuple:
+    """The connection types named in ``ei_removed_types`` (comma-separated, from :data:`REMOVABLE_TYPES`)."""
+    types = tuple(t.strip().upper() for t in str(text).split(",") if t.strip())
+    bad = [t for t in types if t not in REMOVABLE_TYPES]
+    if not types or bad or len(set(types)) != len(types):
+        raise ValueError(f"ei_removed_types={text!r}: a comma-separated subset of {','.join(REMOVABLE_TYPES)} "
+                         "(W_post-pre: IE = the I → E connections), each at most once")
+    return types
+
+
+def random_removal_masks(net, fraction: float, rng: np.random.Generator, types=REMOVABLE_TYPES) -> dict:
+    """Presence masks that remove ``fraction`` of the connections between cells at random, in every
+    connection type of ``types`` (default all: E → E, E → I, I → E, I → I); the I cells' self-connections
+    (their reset) are kept.  The random draws do not depend on ``types`` (a type left out keeps all its
+    connections), so removing one type removes exactly that type's share of the all-types draw."""
     masks = {}
     for key in ("W_EE", "W_EI", "W_IE", "W_II"):
         shape = net.shapes[key]
         M = (rng.random(shape) >= fraction).astype(float)
+        if key[2:] not in types:
+            M = np.ones(shape)
         if key == "W_II":
             np.fill_diagonal(M, 1.0)
         if key == "W_EE":
@@ -340,7 +360,7 @@ class _RunPointEI:
         net.set_dynamic_state(V_E=0, r_E=0, V_I=0, r_I=0, xbar=0)
         kept = 1.0
         if pt["removed"] > 0:
-            masks = random_removal_masks(net, pt["removed"], rng)
+            masks = random_removal_masks(net, pt["removed"], rng, removed_types(p.ei_removed_types))
             net.set_masks(**masks)
             present = sum(float(masks[k].sum()) for k in masks) - q.N_I  # minus the I resets
             kept = present / connections_between_cells(net)

@@ -219,3 +219,21 @@ def test_random_removal_masks_keep_the_resets():
     assert np.all(np.diag(M["W_II"]) == 1) and np.all(np.diag(M["W_EE"]) == 0)
     kept = (sum(v.sum() for v in M.values()) - 10) / connections_between_cells(_Net())
     assert kept == pytest.approx(0.2, abs=0.03)
+
+
+def test_removal_of_one_connection_type_takes_that_types_share_of_the_all_types_draw():
+    from b2models.protocols.spikecoding_fig7 import Fig7Params, random_removal_masks
+
+    class _Net:
+        shapes = {"W_EE": (40, 40), "W_EI": (10, 40), "W_IE": (40, 10), "W_II": (10, 10)}
+
+    every = random_removal_masks(_Net(), 0.4, np.random.default_rng(3))
+    only = random_removal_masks(_Net(), 0.4, np.random.default_rng(3), ("IE",))
+    np.testing.assert_array_equal(only["W_IE"], every["W_IE"])
+    assert only["W_IE"].mean() == pytest.approx(0.6, abs=0.1)
+    assert np.all(only["W_EI"] == 1) and np.all(only["W_II"] == 1)
+    assert np.all(only["W_EE"] == 1 - np.eye(40))
+    for bad in ("", "IE,IE", "E>I", "XY"):
+        with pytest.raises(ValueError, match="ei_removed_types"):
+            Fig7Params(network="ei", ei_removed_types=bad).validate()
+    Fig7Params(network="ei", ei_removed_types="ie, ee").validate()
