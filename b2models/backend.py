@@ -181,6 +181,20 @@ class RunInfo:
     binary_s: float | None = None
 
 
+def _finest_clock(net):
+    """The clock with the smallest dt among ``net``'s objects and their contained objects (Brian2's default
+    clock when the network has none), so that one more object adds no finer clock to the network loop."""
+    import brian2
+
+    clocks = []
+    for obj in net.objects:
+        for o in [obj, *getattr(obj, "contained_objects", [])]:
+            clock = getattr(o, "clock", None)
+            if clock is not None:
+                clocks.append(clock)
+    return min(clocks, key=lambda c: float(c.dt_), default=brian2.defaultclock)
+
+
 class Session:
     """Build a Brian2 network once and run it many times on one backend.
 
@@ -258,10 +272,6 @@ class Session:
         elif self.backend == "cuda":
             self._configure_cuda()
             brian2.set_device("cuda_standalone", directory=str(self.directory), build_on_run=False)
-        # the holder of the per-run seed: a single shared integer, set through run_args
-        self._seed_holder = brian2.NeuronGroup(
-            1, "run_seed : integer (shared, constant)", name=f"{self.name}_seed"
-        )
         return self
 
     def _configure_cuda(self):
@@ -308,6 +318,14 @@ class Session:
 
         if self._built:
             raise BackendError("a session builds one network; open a new session for another")
+        # the holder of the per-run seed: a single shared integer, set through run_args.  It sits on the
+        # network's finest clock: on Brian2's default clock (0.1 ms) it would make the network loop turn at
+        # 0.1 ms in a network stepped at 1 ms (ten turns per step, nine of them idle).  brian2cuda's synapse
+        # code refers to the default clock, which must then be part of the network: on cuda it stays there.
+        clock = brian2.defaultclock if self.backend == "cuda" else _finest_clock(net)
+        self._seed_holder = brian2.NeuronGroup(
+            1, "run_seed : integer (shared, constant)", name=f"{self.name}_seed", clock=clock
+        )
         net.add(self._seed_holder)
         self.net = net
         self.duration = duration
