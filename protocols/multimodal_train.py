@@ -21,9 +21,15 @@ name-only names (one per person) and face+name test pairs; the P1 codes, the V1/
 dictionaries are kept.
 
 FFA (:mod:`models.ffa`): same layer widths, trained on the same pairs for ``ffa_epochs``; the joint
-embeddings of the same presentations and the names it reconstructs from faces alone are kept.
+embeddings of the same presentations and the names it reconstructs from faces alone are kept.  Its L1
+weight is chosen on the training pairs so that ``ffa_target_active`` of the joint units are active
+(default 0.478, the paper's FFA; :func:`models.ffa.fit_to_active_fraction`, at most ``ffa_search_fits``
+fits, stopping within ``ffa_target_tol``); with ``ffa_target_active=0`` the given ``ffa_l1`` is used.  A
+fixed weight does not carry over between data sets: 1e-4 silences every joint unit at ``scale=data``.
 
-The result of this stage is cached (``results/cache/multimodal_train``) and read by
+The LCA stage is cached (``results/cache/multimodal_train``, keyed by every parameter but the FFA's) and
+the FFA stage apart from it (``results/cache/multimodal_ffa``, keyed by the data, the widths, the FFA's
+parameters and the seed), so that the FFA can be changed without retraining the LCA; both are read by
 ``multimodal.analyse`` with the same parameters.
 
 Scale (deviation from the paper: 3 epochs over ~5,800 faces, convolutional layers, 400 iterations, P1 =
@@ -41,11 +47,18 @@ checkpoint every ``checkpoint_every`` presentations (dictionaries, presentation 
 state), and ``--resume`` continues an interrupted run from the last one; a progress bar shows the ETA.
 ``--set scale=paper`` selects :data:`PAPER_SIZE` (for a GPU; not run here): all people, 64×64 RGB faces,
 128×16 names, conv V1 of 64 kernels 7×7 stride 2, dense V2/V3/T1/T2 of 512, P1 512, 400 iterations,
-3 epochs.
+3 epochs.  Before training, every run logs its estimated LCA time per backend (:func:`estimate_time`: the
+multiply-adds per iteration of its layers at the rates measured on cpp, :data:`MEASURED_DENSE_MACS_PER_S`;
+backends without a measurement say so): at ``scale=paper`` 90.6 M per iteration, of which V2 on the 65,536
+conv V1 units 67.1 M, ≈ 8.3 s per presentation on cpp, ≈ 33 h for the 14,400 training presentations.  On
+``cuda`` the dictionaries are Brian2 synapses (``engine='auto'`` resolves to ``'synapses'``; the kernel engine
+is C++ for cpp_standalone only) and the hierarchy is generated with :func:`cuda_codegen_prefs`; compiled with
+nvcc (sm_90) at ``--quick`` sizes with the conv V1, not run (no GPU here).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from dataclasses import dataclass, field
@@ -81,8 +94,12 @@ class MultimodalParams:
     chunk: int = 50  # presentations per binary run
     feedback: bool = True
     ffa_epochs: int = 60
-    ffa_l1: float = 1e-4
+    ffa_l1: float = 1e-4  # L1 weight of the FFA joint layer, used as given when ffa_target_active = 0
     ffa_lr: float = 1e-3
+    ffa_target_active: float = 0.478  # FFA: L1 chosen so that this fraction of joint units is active on the
+    #                                   training pairs (the paper's FFA: 47.8 %); 0: ffa_l1 as given
+    ffa_target_tol: float = 0.02  # FFA search: stop when the active fraction is this close to the target
+    ffa_search_fits: int = 8  # FFA search: at most this many fits (bisection in log L1 on [1e-9, 1e-4])
     top_people: int = 10  # people analysed for invariant neurons
     vision: str = "dense"  # V1: 'dense' (v_atoms[0] atoms) or 'conv' (shared kernels, conv_* below)
     conv_kernels: int = 16  # conv V1: number of kernels M
@@ -117,6 +134,13 @@ class MultimodalParams:
             raise ValueError(f"checkpoint_every={self.checkpoint_every} must be >= 1 (training presentations)")
         if self.epochs < 1 or self.chunk < 1 or self.ffa_epochs < 0:
             raise ValueError(f"epochs={self.epochs}, chunk={self.chunk} must be >= 1, ffa_epochs >= 0")
+        if not 0 <= self.ffa_target_active < 1:
+            raise ValueError(f"ffa_target_active={self.ffa_target_active} must be in [0, 1) (0: ffa_l1 as given)")
+        if self.ffa_target_tol <= 0 or self.ffa_search_fits < 1:
+            raise ValueError(f"ffa_target_tol={self.ffa_target_tol} must be > 0 and "
+                             f"ffa_search_fits={self.ffa_search_fits} >= 1")
+        if self.ffa_l1 < 0 or self.ffa_lr <= 0:
+            raise ValueError(f"ffa_l1={self.ffa_l1} must be >= 0 and ffa_lr={self.ffa_lr} > 0")
         if min(self.lam_input, self.lam_hidden) < 0:
             raise ValueError("lam_input and lam_hidden must be >= 0")
         if self.top_people < 1:
@@ -179,6 +203,88 @@ PAPER_SIZE = dict(n_people=423, max_train=10_000, max_test=10_000, face_size=64,
 DATA_SIZE = dict(n_people=423, max_train=10_000, max_test=10_000, p_atoms=512, epochs=2)
 
 
+#: Measured speed of the LCA products with Φ on cpp, as dense-equivalent multiply-adds per second: a layer's
+#: 2 · inputs · atoms (Φa and ΦᵀE as if every atom were active) per iteration, divided by the measured time per
+#: iteration.  Measured by ``benchmarks/bench_lca.py`` (``benchmarks/results/bench_lca.json``, one thread, the
+#: shared 2-core machine at load 6–8), so they include the sparsity of the benchmark's codes (conv 6 % of the
+#: units active, dense layers ~2 %) and, for the dense layers, learning:
+#:
+#: * ``conv``: ``conv_reference_engines`` (64 kernels 3×7×7 stride 2 on 64×64×3, the paper's V1): 19,267,584
+#:   per iteration in 2.165 ms (kernel engine) and 24.48 ms (synapses engine);
+#: * ``dense``: ``hierarchy_engines_p512`` (V 128-128-128, T 128-128, P1 512 on 32×32 faces and 64×8 names,
+#:   100 iterations, learning on): 753,664 per iteration at 50.87 presentations/s (kernel engine) and 2.44
+#:   (synapses engine).
+#:
+#: numpy, cython and cuda have no measurement at these layer sizes.
+MEASURED_DENSE_MACS_PER_S = {
+    "cpp": {"conv": 19_267_584 / 2.1654e-3, "dense": 753_664 * 100 * 50.867},
+    "cpp, engine=synapses": {"conv": 19_267_584 / 24.479e-3, "dense": 753_664 * 100 * 2.4445},
+}
+NOT_MEASURED = ("numpy", "cython", "cuda")
+
+
+def lca_work(p: MultimodalParams) -> dict:
+    """Dense-equivalent multiply-adds per LCA iteration of every layer: 2 · inputs · atoms (Φa and ΦᵀE; for a
+    conv layer 2 · kernels · C·K² · output positions), as ``benchmarks/bench_lca.py`` counts them."""
+    from b2models.models.lca import check_architecture
+
+    p = p.effective()
+    name_px = (128 // p.name_pool) * (16 // p.name_pool)
+    n_in = check_architecture(p.layers(), {"face": p.face_channels * p.face_size ** 2, "name": name_px})
+    work = {}
+    for L in p.layers():
+        if L.is_conv:
+            cp = L.conv_params()
+            C, K = cp.in_shape[0], cp.kernel_size
+            work[L.name] = ("conv", 2 * int(np.prod(cp.out_shape)) * C * K * K)
+        else:
+            work[L.name] = ("dense", 2 * n_in[L.name] * L.n_atoms)
+    return work
+
+
+def estimate_time(p: MultimodalParams, n_train: int, n_test: int, n_people: int) -> dict:
+    """Estimated LCA time (s) per backend: presentations × iterations × Σ_layers work / measured rate.
+
+    Presentations: ``epochs · n_train`` training pairs, then the frozen coding passes of :func:`_lca_stage`
+    (face-only and face + name training faces, face-only and face + name test faces, one name per person:
+    ``2 n_train + 2 n_test + n_people``), all at the rate measured with learning on.  The rates are those of
+    :data:`MEASURED_DENSE_MACS_PER_S`, taken to hold at other layer sizes (large dictionaries that leave the
+    cache and codes less sparse than the benchmark's make it slower).  Backends without a measurement
+    map to ``None``.  The autoencoder is not included."""
+    p = p.effective()
+    work = lca_work(p)
+    n_code = 2 * n_train + 2 * n_test + n_people
+    out = {"macs_per_iteration": {k: w for k, (_, w) in work.items()}, "train_presentations": p.epochs * n_train,
+           "code_presentations": n_code, "n_iter": p.n_iter, "backends": {}}
+    for backend, rate in MEASURED_DENSE_MACS_PER_S.items():
+        s_per_pres = p.n_iter * sum(w / rate[kind] for kind, w in work.values())
+        out["backends"][backend] = {"s_per_presentation": s_per_pres, "train_s": s_per_pres * p.epochs * n_train,
+                                    "code_s": s_per_pres * n_code}
+    for backend in NOT_MEASURED:
+        out["backends"][backend] = None
+    return out
+
+
+def _hours(s: float) -> str:
+    return f"{s / 3600:.1f} h" if s >= 3600 else f"{s / 60:.1f} min" if s >= 60 else f"{s:.0f} s"
+
+
+def estimate_text(est: dict) -> str:
+    """One log line per backend for :func:`estimate_time`."""
+    work = est["macs_per_iteration"]
+    lines = [f"estimated LCA time: {sum(work.values()) / 1e6:.1f} M multiply-adds per iteration (dense-equivalent; "
+             + ", ".join(f"{k} {v / 1e6:.2f} M" for k, v in work.items()) + f") × {est['n_iter']} iterations × "
+             f"{est['train_presentations']:,} training + {est['code_presentations']:,} coding presentations, "
+             "at the rates measured on cpp (benchmarks/results/bench_lca.json):"]
+    for backend, b in est["backends"].items():
+        if b is None:
+            lines.append(f"  {backend}: not measured here")
+        else:
+            lines.append(f"  {backend}: {b['s_per_presentation']:.3g} s per presentation, training "
+                         f"{_hours(b['train_s'])}, coding {_hours(b['code_s'])}")
+    return "\n".join(lines)
+
+
 def quick_params(p: MultimodalParams) -> MultimodalParams:
     return dataclasses.replace(p, n_people=10, max_train=8, max_test=4, face_size=16, name_pool=4,
                                v_atoms=(48, 48, 48), t_atoms=(48, 48), p_atoms=64, n_iter=60, epochs=1,
@@ -222,13 +328,32 @@ def prepare(p: MultimodalParams) -> dict:
 # ----------------------------------------------------------------------------------------
 # the training stage (shared with multimodal.analyse)
 # ----------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def cuda_codegen_prefs(backend: str):
+    """Code-generation preferences the hierarchy needs on ``cuda``: brian2cuda 1.0b1 does not declare the loop
+    invariants that Brian2 hoists out of an EventMonitor kernel (measured: nvcc stops at ``_lio_1`` undefined in
+    the monitor of a = (u − λ)·[u > λ], λ shared), so that optimisation is off while the network is generated;
+    with it off the whole hierarchy, conv V1 included, compiles for sm_90.  Other backends: unchanged."""
+    if backend != "cuda":
+        yield
+        return
+    import brian2
+
+    old = brian2.prefs.codegen.loop_invariant_optimisations
+    brian2.prefs.codegen.loop_invariant_optimisations = False
+    try:
+        yield
+    finally:
+        brian2.prefs.codegen.loop_invariant_optimisations = old
+
+
 def _lca_stage(ctx, p, D, arrays):
     layers = p.layers()
     dims = {"face": D["face_train"].shape[1], "name": D["names"].shape[1]}
     rng = np.random.default_rng(ctx.seed)
     # what shapes the generated code (η and the feedback switch are run arguments)
     key = ([dataclasses.astuple(L) for L in layers], dims, p.chunk, p.n_iter, str(p.tau), str(p.dt))
-    with Session(ctx.backend, "multimodal_lca", key=key, threads=ctx.threads) as s:
+    with cuda_codegen_prefs(ctx.backend), Session(ctx.backend, "multimodal_lca", key=key, threads=ctx.threads) as s:
         t0 = time.perf_counter()
         net = LCAHierarchy(p.lca_params(), layers, dims, p.chunk, s, seed=ctx.seed, record_u=False)
         arrays["lca_build_s"] = time.perf_counter() - t0
@@ -263,10 +388,39 @@ def _lca_stage(ctx, p, D, arrays):
                                             part_offset=p.v_atoms[-1], part_size=p.t_atoms[-1])
 
 
+#: the autoencoder's parameters: they have their own cached stage (``multimodal_ffa``) and do not enter the key
+#: of the LCA stage
+FFA_FIELDS = ("ffa_epochs", "ffa_l1", "ffa_lr", "ffa_target_active", "ffa_target_tol", "ffa_search_fits")
+#: the autoencoder fields that the LCA stage's key held when both models were one stage, at the values the key
+#: keeps for them (their old defaults), so that LCA stages cached then are found again
+_LCA_KEY_FFA_VALUES = {"ffa_epochs": 60, "ffa_l1": 1e-4, "ffa_lr": 1e-3}
+
+
+def lca_stage_config(ctx, p: MultimodalParams) -> dict:
+    """Cache key of the LCA stage: the effective parameters without the autoencoder's, the seed, the backend."""
+    from b2models.params import jsonable
+
+    params = jsonable(p)
+    for name in FFA_FIELDS:
+        if name in _LCA_KEY_FFA_VALUES:
+            params[name] = _LCA_KEY_FFA_VALUES[name]
+        else:
+            params.pop(name)
+    return {"params": params, "seed": ctx.seed, "backend": ctx.backend}
+
+
+def ffa_stage_config(ctx, p: MultimodalParams) -> dict:
+    """Cache key of the autoencoder stage: its data, its layer widths, its own parameters and the seed."""
+    data = ("n_people", "max_train", "max_test", "test_fraction", "face_size", "name_pool", "face_channels")
+    return {"data": {k: getattr(p, k) for k in data},
+            "widths": {"vision": list(p.v_atoms), "text": list(p.t_atoms), "joint": p.p_atoms},
+            "ffa": {k: getattr(p, k) for k in FFA_FIELDS}, "seed": ctx.seed}
+
+
 def _checkpoint_path(ctx, p):
     if ctx.cache is None:
         return None
-    return ctx.cache.path("multimodal_train_checkpoint", {"params": p, "seed": ctx.seed, "backend": ctx.backend})
+    return ctx.cache.path("multimodal_train_checkpoint", lca_stage_config(ctx, p))
 
 
 def _train_with_checkpoints(ctx, p, D, net, rng) -> tuple[list, float]:
@@ -329,42 +483,71 @@ def _train_with_checkpoints(ctx, p, D, net, rng) -> tuple[list, float]:
     return err_hist, spent + time.perf_counter() - t0
 
 
-def _ffa_stage(ctx, p, D, arrays):
-    from b2models.models.ffa import FFA, FFAParams, keras_available
+def _ffa_stage(ctx, p, D) -> dict:
+    """Train the autoencoder on the training pairs and encode the same presentations as the LCA stage.  With
+    ``ffa_target_active`` > 0 its L1 weight is chosen on the training pairs (:func:`models.ffa.fit_to_active_fraction`),
+    else ``ffa_l1`` is used."""
+    from b2models.models.ffa import FFA, FFAParams, active_fraction, fit_to_active_fraction
 
-    ok, why = keras_available()
-    if not ok:
-        ctx.log(f"FFA baseline skipped: {why}")
-        arrays["ffa_available"] = False
-        return
-    arrays["ffa_available"] = True
     fp = FFAParams(vision=tuple(p.v_atoms), text=tuple(p.t_atoms), joint=p.p_atoms, l1=p.ffa_l1,
                    learning_rate=p.ffa_lr, epochs=p.ffa_epochs)
+    arrays = {"ffa_available": True}
+    faces, names = D["face_train"], D["names"][D["y_train"]]
     t0 = time.perf_counter()
-    ffa = FFA(fp, D["face_train"].shape[1], D["names"].shape[1], seed=ctx.seed)
-    loss = ffa.fit(D["face_train"], D["names"][D["y_train"]])
+    if p.ffa_target_active > 0 and p.ffa_epochs > 0:
+        ffa, l1, loss, search = fit_to_active_fraction(fp, faces, names, p.ffa_target_active, tol=p.ffa_target_tol,
+                                                       max_fits=p.ffa_search_fits, seed=ctx.seed, log=ctx.log)
+        arrays["ffa_l1_search"] = np.array(search, dtype=float).reshape(-1, 2)
+    else:
+        ffa, l1 = FFA(fp, faces.shape[1], names.shape[1], seed=ctx.seed), p.ffa_l1
+        loss = ffa.fit(faces, names)
     arrays["ffa_train_s"] = time.perf_counter() - t0
+    arrays["ffa_l1"] = float(l1)
     arrays["ffa_loss"] = np.array(loss)
-    ctx.log(f"FFA trained {p.ffa_epochs} epochs in {arrays['ffa_train_s']:.1f} s, final loss {loss[-1]:.4g}"
-            if loss else "FFA not trained (ffa_epochs = 0)")
     arrays["ffa_P1_face_train"] = ffa.encode(faces=D["face_train"])
-    arrays["ffa_P1_both_train"] = ffa.encode(faces=D["face_train"], names=D["names"][D["y_train"]])
+    arrays["ffa_P1_both_train"] = ffa.encode(faces=faces, names=names)
     arrays["ffa_P1_face_test"] = ffa.encode(faces=D["face_test"])
     arrays["ffa_P1_name"] = ffa.encode(names=D["names"])
     arrays["ffa_P1_both_test"] = ffa.encode(faces=D["face_test"], names=D["names"][D["y_test"]])
     arrays["ffa_name_from_face"] = ffa.reconstruct(faces=D["face_test"])[1]
+    arrays["ffa_active_fraction_train"] = active_fraction(arrays["ffa_P1_both_train"])
+    ctx.log(f"FFA trained {p.ffa_epochs} epochs with l1={l1:.3g} in {arrays['ffa_train_s']:.1f} s"
+            + (f", final loss {loss[-1]:.4g}" if loss else "")
+            + f"; {arrays['ffa_active_fraction_train']:.3f} of its joint units active on the training pairs")
+    return arrays
+
+
+def ffa_stage(ctx, p: MultimodalParams, lca: dict, reuse: bool = False) -> dict:
+    """The autoencoder's arrays: cached on their own (``multimodal_ffa``), so that changing only the autoencoder's
+    parameters does not retrain the LCA.  It is trained on the data stored by the LCA stage (read again if that
+    stage predates stored faces)."""
+    from b2models.models.ffa import keras_available
+
+    ok, why = keras_available()
+    if not ok:
+        ctx.log(f"FFA baseline skipped: {why}")
+        return {"ffa_available": False}
+
+    def compute():
+        D = lca if all(k in lca for k in ("face_train", "face_test", "names", "y_train", "y_test")) else prepare(p)
+        return _ffa_stage(ctx, p, D)
+
+    return ctx.cached_stage("multimodal_ffa", ffa_stage_config(ctx, p), compute, "autoencoder stage", reuse=reuse)
 
 
 def train_stage(ctx, p: MultimodalParams, reuse: bool = False) -> dict:
-    """Train both models, or reuse the cached result of the same parameters, seed and backend
-    (with ``--resume``, or always when ``reuse``)."""
+    """Train both models, or reuse the cached results of the same parameters, seed and backend
+    (with ``--resume``, or always when ``reuse``): the LCA stage and the autoencoder stage are cached apart."""
     p.validate()
     p = p.effective()
-    stage = {"params": p, "seed": ctx.seed, "backend": ctx.backend}
-    arrays = ctx.cached_stage("multimodal_train", stage, lambda: _train(ctx, p), "training stage", reuse=reuse)
+    lca = ctx.cached_stage("multimodal_train", lca_stage_config(ctx, p), lambda: _train(ctx, p), "LCA training stage",
+                           reuse=reuse)
+    # LCA stages cached when both models were one stage also hold an autoencoder (of the old defaults): drop it
+    arrays = {k: v for k, v in lca.items() if not k.startswith("ffa_")}
     ckpt = _checkpoint_path(ctx, p)
     if ckpt is not None and ckpt.exists():  # the stage is cached: its training checkpoint is no longer needed
         ckpt.unlink()
+    arrays.update(ffa_stage(ctx, p, arrays, reuse=reuse))
     return arrays
 
 
@@ -372,11 +555,11 @@ def _train(ctx, p: MultimodalParams) -> dict:
     D = prepare(p)
     ctx.log(f"data: {len(D['people'])} people, {len(D['y_train'])} training / {len(D['y_test'])} test faces, "
             f"faces {D['face_train'].shape[1]} px, names {D['names'].shape[1]} px")
+    ctx.log(estimate_text(estimate_time(p, len(D["y_train"]), len(D["y_test"]), len(D["people"]))))
     arrays = {"y_train": D["y_train"], "y_test": D["y_test"], "names": D["names"],
               "names_img": D["names_img"], "face_img_test": D["face_img_test"],
               "face_train": D["face_train"], "face_test": D["face_test"], "people": np.array(D["people"])}
     _lca_stage(ctx, p, D, arrays)
-    _ffa_stage(ctx, p, D, arrays)
     return {k: np.asarray(v) for k, v in arrays.items() if v is not None}
 
 
@@ -393,8 +576,18 @@ def basic_metrics(a) -> dict:
     }
     if bool(a["ffa_available"]):
         m["ffa_train_s"] = float(a["ffa_train_s"])
-        m["ffa_final_loss"] = float(a["ffa_loss"][-1]) if a["ffa_loss"].size else None
+        m["ffa_final_loss"] = float(a["ffa_loss"][-1]) if np.size(a["ffa_loss"]) else None
         m["ffa_active_fraction_both"] = mm.active_fraction(a["ffa_P1_both_test"])
+        m.update(ffa_metrics(a))
+    return m
+
+
+def ffa_metrics(a) -> dict:
+    """How the autoencoder's L1 weight was set: the weight, its active fraction on the training pairs, the search."""
+    m = {"ffa_l1": float(a["ffa_l1"]), "ffa_active_fraction_train": float(a["ffa_active_fraction_train"]),
+         "ffa_ever_active_units_train": float(np.mean(np.any(a["ffa_P1_both_train"] > 0, axis=0)))}
+    if "ffa_l1_search" in a:
+        m["ffa_l1_search"] = [[float(x), float(y)] for x, y in np.asarray(a["ffa_l1_search"]).reshape(-1, 2)]
     return m
 
 
@@ -473,6 +666,6 @@ PROTOCOL = Protocol(
               None, "{:.3f}"),
     ],
     data=["lfw"],
-    backends=("numpy", "cython", "cpp"),
+    backends=("numpy", "cython", "cpp", "cuda"),
     figures=["multimodal_V1_atoms", "multimodal_T1_atoms", "multimodal_training"],
 )

@@ -279,3 +279,152 @@ def test_training_interrupted_then_resumed_learns_what_an_uninterrupted_run_does
             np.testing.assert_allclose(resumed.arrays[k], v, rtol=1e-10, atol=1e-12, err_msg=k)
     np.testing.assert_allclose(resumed.arrays["lca_v1_error_by_epoch"], whole.arrays["lca_v1_error_by_epoch"])
     assert not ckpts[0].exists(), "the checkpoint of a finished, cached training stage should be removed"
+
+
+def test_ffa_l1_search_hits_the_target_active_fraction_on_the_training_pairs():
+    from b2models.models.ffa import FFAParams, active_fraction, fit_to_active_fraction, keras_available
+
+    ok, why = keras_available()
+    if not ok:
+        pytest.skip(why)
+    rng = np.random.default_rng(1)
+    faces, names = rng.standard_normal((64, 24)), rng.standard_normal((64, 12))
+    faces /= np.linalg.norm(faces, axis=1, keepdims=True)
+    names /= np.linalg.norm(names, axis=1, keepdims=True)
+    p = FFAParams(vision=(12,), text=(8,), joint=16, epochs=15, batch=16)
+    # on this problem 28.8 % of the joint units are active without L1, 22 % at l1 = 0.01 and 12 % at 0.1
+    ffa, l1, loss, search = fit_to_active_fraction(p, faces, names, 0.2, tol=0.015, l1_range=(1e-4, 1.0),
+                                                   max_fits=6, seed=0)
+    acts = [a for _, a in search]
+    assert len(search) >= 2, f"the first fit {search} should miss the target: the bisection is not exercised"
+    assert len(loss) == 15 and l1 in [x for x, _ in search]
+    got = active_fraction(ffa.encode(faces=faces, names=names))
+    assert got == pytest.approx(dict(search)[l1]), "the returned autoencoder should be the fit recorded for its l1"
+    assert abs(got - 0.2) == pytest.approx(min(abs(a - 0.2) for a in acts)), "the fit closest to the target wins"
+    assert abs(got - 0.2) <= 0.015, f"search {search} did not reach 20 % active"
+    # bisection: a fit above the target raises the next l1, one below lowers it
+    for (l1a, act), (l1b, _) in zip(search, search[1:]):
+        assert (l1b > l1a) == (act > 0.2)
+    for bad in (dict(target=0.0), dict(target=0.3, l1_range=(0.0, 1e-4)), dict(target=0.3, tol=0.0)):
+        with pytest.raises(ValueError):
+            fit_to_active_fraction(p, faces, names, **bad)
+
+
+def _stub_ctx(params, tmp_path, seed=1):
+    from b2models.protocol import Context
+    from b2models.results import StageCache
+
+    class Writer:
+        def __init__(self):
+            self.lines = []
+
+        def log(self, msg):
+            self.lines.append(msg)
+
+    return Context(params=params, seed=seed, backend="numpy", quick=False, writer=Writer(),
+                   cache=StageCache(tmp_path / "cache"))
+
+
+def test_autoencoder_stage_is_cached_apart_from_the_lca_stage(tmp_path, monkeypatch):
+    """Changing only the autoencoder's parameters retrains the autoencoder, not the LCA; an LCA stage cached
+    with an autoencoder inside (before the two were split) is found by its old key and its autoencoder is
+    replaced."""
+    import dataclasses
+
+    import b2models.models.ffa as ffa_mod
+    from b2models.protocols import multimodal_train as mt
+
+    calls = {"lca": 0, "ffa": []}
+    n_tr, n_te = 6, 3
+
+    def fake_lca(ctx, p):
+        calls["lca"] += 1
+        return {"face_train": np.ones((n_tr, 4)), "face_test": np.ones((n_te, 4)), "names": np.ones((2, 3)),
+                "y_train": np.arange(n_tr) % 2, "y_test": np.arange(n_te) % 2, "lca_P1_both_test": np.ones((n_te, 5)),
+                "ffa_P1_both_test": np.full((n_te, 5), -1.0)}  # as in an LCA stage cached with its autoencoder
+
+    def fake_ffa(ctx, p, D):
+        calls["ffa"].append(p.ffa_target_active)
+        assert D["face_train"].shape == (n_tr, 4), "the autoencoder should train on the LCA stage's data"
+        return {"ffa_available": True, "ffa_P1_both_test": np.full((n_te, 5), p.ffa_target_active)}
+
+    monkeypatch.setattr(mt, "_train", fake_lca)
+    monkeypatch.setattr(mt, "_ffa_stage", fake_ffa)
+    monkeypatch.setattr(ffa_mod, "keras_available", lambda: (True, ""))
+    p = mt.MultimodalParams()
+    a = mt.train_stage(_stub_ctx(p, tmp_path), p, reuse=True)
+    assert calls == {"lca": 1, "ffa": [0.478]} and np.all(a["ffa_P1_both_test"] == 0.478)
+    q = dataclasses.replace(p, ffa_target_active=0.3, ffa_l1=1e-6, ffa_epochs=5)
+    ctx = _stub_ctx(q, tmp_path)
+    b = mt.train_stage(ctx, q, reuse=True)
+    assert calls == {"lca": 1, "ffa": [0.478, 0.3]}, "only the autoencoder should be trained again"
+    assert np.all(b["ffa_P1_both_test"] == 0.3) and np.all(b["lca_P1_both_test"] == 1)
+    assert any("reusing the cached LCA training stage" in line for line in ctx.writer.lines)
+    other_seed = _stub_ctx(p, tmp_path, seed=2)
+    assert mt.lca_stage_config(ctx, q) == mt.lca_stage_config(ctx, p) != mt.lca_stage_config(other_seed, p)
+    assert mt.ffa_stage_config(ctx, q) != mt.ffa_stage_config(ctx, p)
+    # keys of LCA stages cached before the split: the autoencoder fields at their old defaults, no new fields
+    key = mt.lca_stage_config(ctx, q)["params"]
+    assert (key["ffa_l1"], key["ffa_epochs"], key["ffa_lr"]) == (1e-4, 60, 1e-3) and "ffa_target_active" not in key
+    with pytest.raises(ValueError, match="ffa_target_active"):
+        dataclasses.replace(p, ffa_target_active=1.2).validate()
+
+
+def test_paper_scale_prints_its_time_estimate_and_uses_the_gpu_engine_on_cuda(tmp_path, monkeypatch):
+    """``scale=paper`` is checked without running it: its layers, the work per iteration counted by hand, the
+    estimate printed before the LCA starts, and the engine that ``cuda`` gets (not the cpp-only kernel)."""
+    from b2models.models.lca import LCAParams, resolve_engine
+    from b2models.params import apply_overrides
+    from b2models.protocols import multimodal_train as mt
+
+    p = apply_overrides(mt.MultimodalParams(), {"scale": "paper"})
+    p.validate()
+    eff = p.effective()
+    work = mt.lca_work(p)
+    assert work["V1"] == ("conv", 2 * 64 * 32 * 32 * 3 * 7 * 7)
+    assert work["V2"] == ("dense", 2 * (64 * 32 * 32) * 512)  # V2 codes the 65,536 potentials of the conv V1
+    assert work["T1"] == ("dense", 2 * 128 * 16 * 512) and work["P1"] == ("dense", 2 * 1024 * 512)
+    est = mt.estimate_time(p, 4800, 1185, 423)
+    rate = mt.MEASURED_DENSE_MACS_PER_S["cpp"]
+    per = 400 * (work["V1"][1] / rate["conv"] + sum(w for k, (_, w) in work.items() if k != "V1") / rate["dense"])
+    assert est["backends"]["cpp"]["train_s"] == pytest.approx(per * 3 * 4800)
+    assert est["backends"]["cpp"]["code_s"] == pytest.approx(per * (2 * 4800 + 2 * 1185 + 423))
+    assert est["backends"]["cuda"] is None
+    # on a GPU the products with Φ are Brian2 synapses (the kernel engine is C++ for cpp_standalone only)
+    lp = eff.lca_params()
+    assert lp.engine == "auto" and resolve_engine(lp.engine, "cuda") == "synapses"
+    assert resolve_engine(eff.layers()[0].conv_params(LCAParams(engine=lp.engine)).engine, "cuda") == "synapses"
+    assert resolve_engine(lp.engine, "cpp") == "kernel"
+    # the protocol takes cuda, and generates the hierarchy without the loop invariants brian2cuda leaves undeclared
+    import brian2
+
+    from b2models.protocols.multimodal_analyse import PROTOCOL as ANALYSE
+
+    assert "cuda" in mt.PROTOCOL.backends and "cuda" in ANALYSE.backends
+    before = brian2.prefs.codegen.loop_invariant_optimisations
+    with mt.cuda_codegen_prefs("cuda"):
+        assert brian2.prefs.codegen.loop_invariant_optimisations is False
+    with mt.cuda_codegen_prefs("cpp"):
+        assert brian2.prefs.codegen.loop_invariant_optimisations == before
+    assert brian2.prefs.codegen.loop_invariant_optimisations == before
+
+    class Stop(Exception):
+        pass
+
+    def no_training(*a, **kw):
+        raise Stop
+
+    def fake_data(q):
+        return {"people": ["a"] * 423, "y_train": np.zeros(4800, int), "y_test": np.zeros(1185, int),
+                "face_train": np.zeros((1, 3 * 64 * 64)), "face_test": np.zeros((1, 3 * 64 * 64)),
+                "names": np.zeros((1, 2048)), "names_img": np.zeros((1, 16, 128)),
+                "face_img_test": np.zeros((1, 64, 64))}
+
+    monkeypatch.setattr(mt, "prepare", fake_data)
+    monkeypatch.setattr(mt, "_lca_stage", no_training)
+    ctx = _stub_ctx(p, tmp_path)
+    with pytest.raises(Stop):
+        mt.train_stage(ctx, p)
+    text = "\n".join(ctx.writer.lines)
+    assert "estimated LCA time" in text and "cuda: not measured here" in text
+    assert f"training {mt._hours(est['backends']['cpp']['train_s'])}" in text
