@@ -255,7 +255,8 @@ def main(argv=None):
                 f"binary's start-up and file input/output {prof['ns_per_step_binary_outside_loop']:.0f} ns per "
                 f"step (per {args.chunk:g} s chunk: process start, loading the run arguments, writing results; "
                 f"with other jobs running most of it is waiting for a core); outside the binary (Python: "
-                f"run_args, reading results) us_per_step_outside_binary.  Unprofiled, the binary used "
+                f"run_args, reading results) {dist.get('us_per_step_outside_binary', float('nan')):.3f} us per "
+                f"step.  Unprofiled, the binary used "
                 f"{cpp0.get('us_per_step_binary_cpu', float('nan')):.3f} us of CPU time per step")
         result["distance_to_target"] = dist
     result["machine"].update(machine_end(machine))
