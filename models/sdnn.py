@@ -81,6 +81,11 @@ Deviations from the paper and its public code (deliberate):
   depressed when an edge neuron wins (the authors' code depresses them).
 * The potential used to rank simultaneous winners is the one that crossed the threshold (before the
   input of the spike's step).
+* Pooling is first-spike in every pool layer (a unit fires once per image), as the paper describes it. The
+  authors' code lets pool2 (no lateral inhibition there) fire at every step that follows input in its window,
+  and its STDP adds (n·(a⁺ + a⁻) − a⁻)·w(1−w) where n is the number of input spikes before the output spike
+  (the plain rule when n ≤ 1): ``PoolSpec(multi_spike=True)`` and ``ConvSpec(stdp_count=True)`` build both
+  (off by default; ``recollection.features``: ``sdnn_pool2_multi_spike``, ``stdp_spike_count``).
 * No second threshold for feature extraction by default (``readout_conv2_threshold`` = 60; the
   authors' code uses 50 for conv2 then).
 """
@@ -511,6 +516,22 @@ ts = {LOCAL_STEP}
 """
 POOL_ON_PRE = "n_in_post += 1"
 
+#: multi-spike pooling (the authors' code, pool2): a unit fires at every step that follows a step with input in
+#: its window, with no refractoriness; ``ts`` keeps the first spike, ``n_out`` counts the spikes
+POOL_MULTI_NEURON = POOL_NEURON + """t_in : 1               # local step of the latest input spike (-1e9: none)
+n_out : 1              # spikes of the unit in this image
+"""
+POOL_MULTI_THRESHOLD = f"on > 0.5 and {LOCAL_STEP} < t_fire and abs(t_in - ({LOCAL_STEP} - 1)) < 0.5 and blocked < 0.5"
+POOL_MULTI_RESET = f"""
+ts = ts + int(fired < 0.5) * ({LOCAL_STEP} - ts)
+fired = 1
+n_out += 1
+"""
+POOL_MULTI_ON_PRE = f"""
+n_in_post += 1
+t_in_post = {LOCAL_STEP}
+"""
+
 CONV_LEARNING_SYNAPSE = """
 w : 1 (linked)              # the shared kernel coefficient
 k_idx : integer (constant)  # which kernel coefficient: ((m*C + c)*k + dy)*k + dx
@@ -521,6 +542,18 @@ k_idx : integer (constant)  # which kernel coefficient: ((m*C + c)*k + dy)*k + d
 #: within a run
 STDP_ON_LEARN = """
 rate = int(ts_pre < ts_post) * a_plus(t - dt) - int(ts_pre >= ts_post) * a_minus(t - dt)
+w = clip(w + rate * w * (1 - w), 0, 1)
+"""
+
+#: spike-count STDP (the authors' code; for a layer whose input units can fire more than once): every synapse
+#: counts the input spikes that arrive before its output neuron fires, and a winner applies
+#: Δw = (n·(a⁺ + a⁻) − a⁻)·w(1−w) with n that count: −a⁻ without an earlier input spike, +a⁺ with one (the rule
+#: above), 2a⁺ + a⁻ with two, ...
+CONV_COUNT_SYNAPSE = CONV_LEARNING_SYNAPSE + """n_before : 1               # input spikes before the post spike
+"""
+CONV_COUNT_ON_PRE = CONV_ON_PRE + "\nn_before += int(fired_post < 0.5)"
+STDP_COUNT_ON_LEARN = """
+rate = n_before * (a_plus(t - dt) + a_minus(t - dt)) - a_minus(t - dt)
 w = clip(w + rate * w * (1 - w), 0, 1)
 """
 
@@ -564,6 +597,8 @@ IMAGE_RESET = {
     "input": "ts = 1e9",
     "conv": "v = 0\nfired = 0\nblocked = 0\nn_better = 0\nts = 1e9\nv_spike = 0\nenabled = 1\nwinner = 0\nlearned = 0",
     "pool": "n_in = 0\nfired = 0\nblocked = 0\nts = 1e9",
+    "pool_multi": "n_in = 0\nfired = 0\nblocked = 0\nts = 1e9\nt_in = -1e9\nn_out = 0",
+    "count_synapse": "n_before = 0",
     "selector": "best_ts = 1e9\nbest_v = -1e9\nhas = 0\nn_won = 0",
 }
 
@@ -581,12 +616,18 @@ class ConvSpec:
     winners: int = 1  # k: STDP winners per image
     offset: int = 0  # winner inhibition: neighbourhood half-width (positions) in all maps
     inhibition: bool = True  # lateral inhibition across maps at each position
+    # spike-count STDP (STDP_COUNT_ON_LEARN; the authors' code): only differs from the default rule when the
+    # input layer can fire more than once (multi-spike pooling); not in the repr, so that build keys made from
+    # repr(layers) stay those of the default network (a caller that sets it adds it to its key)
+    stdp_count: bool = field(default=False, repr=False)
 
     def validate(self):
         if self.maps < 1 or self.size < 1 or self.size % 2 == 0:
             raise ValueError(f"conv layer needs maps >= 1 and an odd size >= 1 (got {self.maps}, {self.size})")
         if self.winners < 0 or self.offset < 0:
             raise ValueError(f"winners and offset must be >= 0 (got {self.winners}, {self.offset})")
+        if not isinstance(self.stdp_count, (bool, np.bool_)):
+            raise ValueError(f"stdp_count must be true or false, got {self.stdp_count!r}")
 
 
 @dataclass
@@ -596,10 +637,15 @@ class PoolSpec:
     size: int
     stride: int
     inhibition: bool = False  # a position that fired in one map is closed for the other maps
+    # a spike at every step that follows a step with input (the authors' pool2), not only the first (not in the
+    # repr: see ConvSpec.stdp_count)
+    multi_spike: bool = field(default=False, repr=False)
 
     def validate(self):
         if self.size < 1 or self.stride < 1:
             raise ValueError(f"pool layer needs size and stride >= 1 (got {self.size}, {self.stride})")
+        if not isinstance(self.multi_spike, (bool, np.bool_)):
+            raise ValueError(f"multi_spike must be true or false, got {self.multi_spike!r}")
 
 
 def conv_out_shape(in_shape, spec: ConvSpec):
@@ -762,12 +808,17 @@ class SpikingConvNet:
                 # the spike's reset runs before this step's synaptic input: v_spike is the crossing potential
                 g.resetter["spike"].when = "after_thresholds"
                 reset(g, "conv")
+                count = bool(spec.stdp_count)
                 kernel, syn, n_syn = shared_kernel_synapses(
-                    prev, g, shape, M, spec.size, name=f"{lname}_syn", clock=clock, model=CONV_LEARNING_SYNAPSE,
-                    on_pre={"pre": CONV_ON_PRE}, on_post={"stdp": STDP_ON_LEARN},
+                    prev, g, shape, M, spec.size, name=f"{lname}_syn", clock=clock,
+                    model=CONV_COUNT_SYNAPSE if count else CONV_LEARNING_SYNAPSE,
+                    on_pre={"pre": CONV_COUNT_ON_PRE if count else CONV_ON_PRE},
+                    on_post={"stdp": STDP_COUNT_ON_LEARN if count else STDP_ON_LEARN},
                     on_event={"pre": "spike", "stdp": "learn"}, pad=spec.size // 2, namespace=ns,
                 )
                 objs += [g, kernel, syn]
+                if count:
+                    reset(syn, "count_synapse")
                 if spec.inhibition and M > 1:
                     pre, post = lateral_connectivity(out)
                     lat = Synapses(g, g, on_pre={"compete": LATERAL_COMPETE_ON_CANDIDATE,
@@ -806,13 +857,19 @@ class SpikingConvNet:
             else:
                 out = pool_out_shape(shape, spec)
                 n = int(np.prod(out))
-                g = NeuronGroup(n, POOL_NEURON, threshold=POOL_THRESHOLD, reset=POOL_RESET, clock=clock,
+                multi = bool(spec.multi_spike)
+                g = NeuronGroup(n, POOL_MULTI_NEURON if multi else POOL_NEURON,
+                                threshold=POOL_MULTI_THRESHOLD if multi else POOL_THRESHOLD,
+                                reset=POOL_MULTI_RESET if multi else POOL_RESET, clock=clock,
                                 name=f"{lname}_pool", namespace=dict(ns, t_fire=t_fire))
                 g.ts = 1e9
                 g.on = 1
-                reset(g, "pool")
+                if multi:
+                    g.t_in = -1e9
+                reset(g, "pool_multi" if multi else "pool")
                 pre, post = pool_connectivity(shape, spec)
-                ps = Synapses(prev, g, on_pre=POOL_ON_PRE, clock=clock, name=f"{lname}_poolsyn", namespace=ns)
+                ps = Synapses(prev, g, on_pre=POOL_MULTI_ON_PRE if multi else POOL_ON_PRE, clock=clock,
+                              name=f"{lname}_poolsyn", namespace=ns)
                 ps.connect(i=pre, j=post)
                 objs += [g, ps]
                 if spec.inhibition and out[0] > 1:
@@ -823,7 +880,8 @@ class SpikingConvNet:
                     objs.append(lat)
                 if record:
                     self.monitors[f"rec{li}"] = StateMonitor(
-                        g, "ts", record=True, clock=image_clock, when="end", order=0, name=f"{lname}_mon")
+                        g, ["ts", "n_out"] if multi else "ts", record=True, clock=image_clock, when="end", order=0,
+                        name=f"{lname}_mon")
                 self.pools.append({"group": g, "spec": spec, "layer": li, "shape": out})
             self.shapes.append(out)
             self.groups.append(g)
@@ -929,6 +987,8 @@ class SpikingConvNet:
                 if isinstance(self.layers[li], ConvSpec):
                     rec[f"v{li}"] = np.asarray(mon.v[:]).T[1:n + 1].copy()
                     rec[f"winner{li}"] = np.asarray(mon.winner[:]).T[1:n + 1].copy()
+                elif self.layers[li].multi_spike:
+                    rec[f"n_out{li}"] = np.asarray(mon.n_out[:]).T[1:n + 1].copy()
         return ChunkResult(potentials=pot.copy(), n_winners=won.astype(int), kernels=new_kernels,
                            wall_s=info.wall_s, binary_s=info.binary_s, record=rec, last_ts=last_ts.copy())
 

@@ -25,7 +25,10 @@ later protocols.
 Deviations: the learning schedule is shorter than the paper's 3000/5000/6000 images when ``learn_images1..3``
 are set lower (measured runs say which values they used); ``--set cpu_schedule=true`` selects the shortened
 schedule :data:`CPU_SCHEDULE` (200/700/2000 images, a⁺ reaching its maximum after 200 images); see
-:mod:`models.sdnn` for the model's deviations.
+:mod:`models.sdnn` for the model's deviations. Two options follow the authors' code instead of the paper's text
+(both off by default): ``--set sdnn_pool2_multi_spike=true`` lets pool2 fire at every step with input (in
+learning and in feature extraction), and ``--set stdp_spike_count=true`` (with it) scales conv3's STDP by the
+number of input spikes before the output spike.
 ``--quick`` uses scikit-learn's digits (classes 0 and 1, upsampled ×3 to 24×24 and placed on a 32×32
 canvas; odd samples learn and train, even samples test) and a smaller network (pool1 3/2, conv2 10 maps 5×5
 threshold 8, pool2 2/2, conv3 10 maps 3×3; k = 4/2/1; 200 learning images per layer, initial a⁺ = 0.02 doubling
@@ -58,8 +61,25 @@ class FeaturesParams(SDNNParams):
     svm_C: float = 1.0  # SVM regularisation (authors' code: 1.0)
     quick_digits: tuple = (0, 1)  # --quick: the two digit classes
     cpu_schedule: bool = False  # True: the shortened learning schedule of CPU_SCHEDULE (see cpu_schedule())
+    # the authors' code, not the paper's text (which describes first-spike pooling and the plain STDP rule):
+    sdnn_pool2_multi_spike: bool = False  # pool2 fires at every step with input (learning and features)
+    stdp_spike_count: bool = False  # conv3 STDP scaled by the number of earlier input spikes (needs the above)
+
+    def layers(self) -> list:
+        """The network of :class:`SDNNParams` with the two options of the authors' code applied to pool2 and
+        conv3 (:class:`models.sdnn.PoolSpec` ``multi_spike``, :class:`models.sdnn.ConvSpec` ``stdp_count``)."""
+        layers = super().layers()
+        layers[3] = dataclasses.replace(layers[3], multi_spike=bool(self.sdnn_pool2_multi_spike))
+        layers[4] = dataclasses.replace(layers[4], stdp_count=bool(self.stdp_spike_count))
+        return layers
 
     def validate(self):
+        for name in ("sdnn_pool2_multi_spike", "stdp_spike_count"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.stdp_spike_count and not self.sdnn_pool2_multi_spike:
+            raise ValueError("stdp_spike_count=true needs sdnn_pool2_multi_spike=true: with first-spike pooling "
+                             "every input spikes at most once and the count rule is the plain rule")
         super().validate()
         if self.chunk < 1:
             raise ValueError(f"chunk must be >= 1, got {self.chunk}")
@@ -228,7 +248,13 @@ def open_network(p: SDNNParams, backend: str, threads: int = 0, chunk: int | Non
               else s for s in p.layers()]
     model_key = jsonable({f.name: getattr(p, f.name) for f in dataclasses.fields(SDNNParams)
                           if f.name not in RUN_ARG_FIELDS})
-    with Session(backend, "recollection_features", key=(model_key, repr(layers), chunk), threads=threads) as s:
+    key = (model_key, repr(layers), chunk)
+    # options outside the layers' repr (the default network keeps its key and its cached build)
+    variant = [(i, name) for i, s in enumerate(layers) for name in ("multi_spike", "stdp_count")
+               if getattr(s, name, False)]
+    if variant:
+        key = key + (variant,)
+    with Session(backend, "recollection_features", key=key, threads=threads) as s:
         net = SpikingConvNet(p.in_shape(), p.layers(), p.n_steps, chunk, s, name="sdnn")
         yield s, net
 
@@ -262,9 +288,14 @@ def _stage(ctx, p: FeaturesParams) -> dict:
     return arrays
 
 
+#: options that enter the stage key only when set (stages cached before they existed keep their keys)
+KEY_IF_SET = ("sdnn_pool2_multi_spike", "stdp_spike_count")
+
+
 def stage_config(p: FeaturesParams, seed: int, backend: str, quick: bool) -> dict:
     """The key of the cached features stage (kernels, SVM features, root-layer spike patterns)."""
-    return {"params": p, "seed": seed, "backend": backend, "quick": quick, "outputs": 2}
+    params = {k: v for k, v in jsonable(p).items() if not (k in KEY_IF_SET and not v)}
+    return {"params": params, "seed": seed, "backend": backend, "quick": quick, "outputs": 2}
 
 
 def features_stage(ctx, p: FeaturesParams, reuse: bool = False) -> dict:

@@ -1,5 +1,6 @@
 """recollection.features: SVM readout functions, data errors, and a --quick learning run on digits."""
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -137,6 +138,52 @@ def test_learning_does_not_depend_on_the_chunk_size():
     for c in range(3):
         assert np.abs(k2[c] - 0.8).max() > 0.05, f"conv{c + 1} did not learn"
         np.testing.assert_allclose(k2[c], k3[c], rtol=0, atol=1e-12, err_msg=f"conv{c + 1} depends on the chunk")
+
+
+def test_authors_pool2_and_count_stdp_options():
+    """``sdnn_pool2_multi_spike`` / ``stdp_spike_count``: validated, off by default (the paper's text), carried
+    into the network's pool2 and conv3, and with them conv3 learns other kernels on the digits of --quick."""
+    from b2models.backend import Session
+    from b2models.models.sdnn import SpikingConvNet, encode_batch
+    from b2models.params import apply_overrides
+    from b2models.protocols.recollection_features import (
+        FeaturesParams,
+        digits_sets,
+        learn_kernels,
+        quick_params,
+        stage_config,
+    )
+
+    default = FeaturesParams()
+    assert not default.sdnn_pool2_multi_spike and not default.stdp_spike_count
+    assert not default.layers()[3].multi_spike and not default.layers()[4].stdp_count
+    with pytest.raises(ValueError, match="sdnn_pool2_multi_spike"):
+        FeaturesParams(sdnn_pool2_multi_spike="yes").validate()
+    with pytest.raises(ValueError, match="needs sdnn_pool2_multi_spike"):
+        FeaturesParams(stdp_spike_count=True).validate()
+    q = apply_overrides(quick_params(FeaturesParams()), {"sdnn_pool2_multi_spike": "true",
+                                                         "stdp_spike_count": "true"})
+    q.validate()
+    assert q.layers()[3].multi_spike and q.layers()[4].stdp_count and not q.layers()[1].multi_spike
+    # off, the options stay out of the cached stage's key (stages cached before them keep their keys); on, in it
+    assert "sdnn_pool2_multi_spike" not in stage_config(default, 1, "cpp", False)["params"]
+    assert stage_config(q, 1, "cpp", True)["params"]["stdp_spike_count"] is True
+    # conv1 and conv2 learn as usual (same seed, same images); conv3 sees multi-spike pool2 input
+    q = dataclasses.replace(q, learn_images1=30, learn_images2=30, learn_images3=30, a_plus1=0.05, a_plus2=0.05,
+                            a_plus3=0.05, a_plus_double_every=1000)
+    (learn_x, _), _, _ = digits_sets(q)
+    spikes = encode_batch(learn_x[:30], q.retina())
+    out = {}
+    for multi in (False, True):
+        p = dataclasses.replace(q, sdnn_pool2_multi_spike=multi, stdp_spike_count=multi)
+        with Session("numpy", f"test_features_multi{int(multi)}") as s:
+            net = SpikingConvNet(p.in_shape(), p.layers(), p.n_steps, 30, s)
+            out[multi] = learn_kernels(net, p, spikes, seed=2)
+    (k0, _), (k1, h1) = out[False], out[True]
+    assert h1["winners"][h1["layer"] == 2].sum() > 0, "conv3: no STDP winner, the test is empty"
+    for c in range(2):
+        np.testing.assert_array_equal(k0[c], k1[c], err_msg=f"conv{c + 1} must not depend on the pool2 option")
+    assert np.abs(k0[2] - k1[2]).max() > 1e-3, "multi-spike pool2 / count STDP did not change conv3 learning"
 
 
 @pytest.mark.slow

@@ -340,8 +340,10 @@ def reference_network(in_shape, layers, n_steps, spikes, kernels, learn=None, a_
                 shp = (C, 1 + (H + 2 * p - spec.size) // spec.stride, 1 + (W + 2 * p - spec.size) // spec.stride)
             shapes.append(shp)
             state.append({"v": np.zeros(shp), "fired": np.zeros(shp, bool), "blocked": np.zeros(shp, bool),
-                          "ts": np.full(shp, np.inf), "v_spike": np.zeros(shp)})
+                          "ts": np.full(shp, np.inf), "v_spike": np.zeros(shp), "inp": np.zeros(shp),
+                          "n_out": np.zeros(shp)})
         in_ts = np.where(img >= 0, img, np.inf).reshape(in_shape)
+        history = []  # spikes of every layer (input first) at every step
         for s in range(n_img):
             spk = [(in_ts == s).astype(float)]
             for li, spec in enumerate(layers):
@@ -356,17 +358,23 @@ def reference_network(in_shape, layers, n_steps, spikes, kernels, learn=None, a_
                         fire = cand
                 else:
                     on = last_layer is None or li <= last_layer
-                    fire = (st["v"] > 0.5) & ~st["fired"] & ~st["blocked"] & on
+                    if spec.multi_spike:  # a spike after every step with input
+                        fire = (st["inp"] > 0.5) & ~st["blocked"] & on
+                    else:
+                        fire = (st["v"] > 0.5) & ~st["fired"] & ~st["blocked"] & on
                 spk.append(fire.astype(float))
+            history.append(spk)
             for li, spec in enumerate(layers):
                 st, fire = state[li], spk[li + 1] > 0
                 st["v_spike"][fire] = st["v"][fire]
                 if isinstance(spec, ConvSpec):
                     st["v"] += _ref_conv_input(spk[li], kernels[conv_ids.index(li)])
                 else:
-                    st["v"] += _ref_pool_input(spk[li], spec.size, spec.stride)
+                    st["inp"] = _ref_pool_input(spk[li], spec.size, spec.stride)
+                    st["v"] += st["inp"]
+                st["ts"][fire & ~st["fired"]] = s
+                st["n_out"] += fire
                 st["fired"] |= fire
-                st["ts"][fire] = s
                 if spec.inhibition and fire.any():
                     taken = fire.any(axis=0)
                     st["blocked"] |= taken[None] & ~fire
@@ -395,15 +403,21 @@ def reference_network(in_shape, layers, n_steps, spikes, kernels, learn=None, a_
             kern = kernels[learn]
             for m, y, x in chosen:
                 t_post = st["ts"][m, y, x]
+                # input spikes before the output spike, per input neuron (the spike-count rule's n)
+                n_before = sum(history[t][li] for t in range(int(t_post)))
                 for c in range(kern.shape[1]):
                     for dy in range(k):
                         for dx in range(k):
                             yi, xi = y + dy - p, x + dx - p
                             if 0 <= yi < pre_ts.shape[1] and 0 <= xi < pre_ts.shape[2]:
                                 w = kern[m, c, dy, dx]
-                                a = a_plus if pre_ts[c, yi, xi] < t_post else -a_minus
+                                if spec.stdp_count:
+                                    a = n_before[c, yi, xi] * (a_plus + a_minus) - a_minus
+                                else:
+                                    a = a_plus if pre_ts[c, yi, xi] < t_post else -a_minus
                                 kern[m, c, dy, dx] = np.clip(w + a * w * (1 - w), 0, 1)
         out["ts"].append([st["ts"] for st in state])
+        out.setdefault("n_out", []).append([st["n_out"] for st in state])
         out["winners"].append(winners)
         out["potentials"].append(state[conv_ids[-1]]["v"].copy())
     out["kernels"] = kernels
@@ -497,6 +511,65 @@ def test_network_matches_reference_and_learns_each_layer_numpy():
             net.run_chunk(spikes, [kernels[0], kernels[0], kernels[2]])
         with pytest.raises(ValueError, match="spikes of shape"):
             net.run_chunk(spikes[:, :5], kernels)
+
+
+def test_multi_spike_pool_and_spike_count_stdp_match_reference_numpy():
+    """The authors'-code options: pool2 fires after every step with input (not only the first), and conv3's STDP
+    is scaled by the number of earlier input spikes; Brian2 against the NumPy reference, and both options
+    change what the network does on this input."""
+    import dataclasses
+
+    from b2models.models.sdnn import SpikingConvNet
+
+    base = _small_stack()
+    layers = list(base)
+    layers[3] = dataclasses.replace(base[3], multi_spike=True)
+    layers[4] = dataclasses.replace(base[4], stdp_count=True, threshold=2.5)
+    spikes = _small_input(12, 3, p_spike=0.7)
+    with Session("numpy", "test_sdnn_multi") as s:
+        net = SpikingConvNet((1, 10, 12), layers, 5, 3, s, record=True)
+        kernels = net.initial_kernels(0.8, 0.1, 7)
+        res = net.run_chunk(spikes, kernels, learn=2, a_plus=0.05, a_minus=0.0375)
+    ref = reference_network((1, 10, 12), layers, 5, spikes, kernels, learn=2, a_plus=0.05, a_minus=0.0375)
+    _compare(res, ref, len(layers))
+    n_out = res.record["n_out3"]
+    np.testing.assert_array_equal(n_out, np.array([r[3].ravel() for r in ref["n_out"]]))
+    assert n_out.max() >= 2, "no pool2 unit fired twice: the test does not exercise multi-spike pooling"
+    assert res.n_winners[:, 2].sum() > 0
+    # first-spike pooling gives other conv3 potentials on this input
+    single = list(layers)
+    single[3] = base[3]
+    ref_single = reference_network((1, 10, 12), single, 5, spikes, kernels)
+    assert np.abs(np.array(ref_single["potentials"]) - res.potentials).max() > 1e-6
+
+
+def test_spike_count_stdp_magnitude_hand_made():
+    """Two pixels spike at steps 0 and 2 → conv1 (1×1, weight 1) at steps 1 and 3 → one multi-spike pool unit
+    over both fires at steps 2 and 4 → conv3 (1×1, weight w) reaches 1.5·w only with the second pool spike and
+    fires at step 5; with two input spikes before it the count rule gives Δw = (2a⁺ + a⁻)·w(1−w), the plain rule
+    a⁺·w(1−w); with first-spike pooling conv3 never reaches its threshold."""
+    from b2models.models.sdnn import ConvSpec, PoolSpec, SpikingConvNet
+
+    w, a_plus, a_minus = 0.6, 0.1, 0.05
+    kernels = [np.ones((1, 1, 1, 1)), np.full((1, 1, 1, 1), w)]
+    spikes = np.array([[0, 2]])
+    got = {}
+    for multi, count in ((True, True), (True, False), (False, False)):
+        layers = [ConvSpec(1, 1, 0.5, winners=0), PoolSpec(3, 3, multi_spike=multi),
+                  ConvSpec(1, 1, 1.5 * w, winners=1, stdp_count=count)]
+        with Session("numpy", f"test_sdnn_count_{int(multi)}{int(count)}") as s:
+            net = SpikingConvNet((1, 1, 2), layers, 3, 1, s, record=True)
+            got[multi, count] = net.run_chunk(spikes, kernels, learn=1, a_plus=a_plus, a_minus=a_minus)
+    r = got[True, True]
+    assert r.record["n_out1"][0, 0] == 2 and r.record["ts1"][0, 0] == 2
+    assert r.record["ts2"][0, 0] == 5
+    assert r.kernels[1].item() == pytest.approx(w + (2 * a_plus + a_minus) * w * (1 - w), abs=1e-15)
+    assert got[True, False].kernels[1].item() == pytest.approx(w + a_plus * w * (1 - w), abs=1e-15)
+    assert got[False, False].record["ts2"][0, 0] > 1e8 and got[False, False].kernels[1].item() == w
+    with pytest.raises(ValueError, match="multi_spike"):
+        PoolSpec(3, 3, multi_spike=1).validate()
+    with pytest.raises(ValueError, match="stdp_count"):
+        ConvSpec(1, 1, 1.0, stdp_count="yes").validate()
 
 
 def test_stdp_two_neurons_sign_and_magnitude():
