@@ -104,3 +104,16 @@ def fraction_of_peak(work_per_s: float, gemm: dict, threads: int = 1) -> float |
 
 if __name__ == "__main__":
     print(json.dumps(machine_end(machine_start()), indent=2))
+
+
+def emit_json(out: dict, path=None) -> dict:
+    """Print ``out`` as JSON and, with ``path``, write it there atomically (never half-written)."""
+    import json
+
+    text = json.dumps(out, indent=2)
+    if path:
+        from b2models.results import atomic_write
+
+        atomic_write(path, text + "\n")
+    print(text)
+    return out

@@ -21,7 +21,6 @@ average at start and end.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import sys
@@ -114,13 +113,9 @@ def main(argv=None):
             "spikes_per_round": sorted({x["spikes"] for x in rs}),
         }
     out["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-    text = json.dumps(out, indent=2)
-    if args.out:
-        from b2models.results import atomic_write
+    from _machine import emit_json
 
-        atomic_write(args.out, text + "\n")
-    print(text)
-    return out
+    return emit_json(out, args.out)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ Reference (quoted, not measured here): the authors' notebooks take 18.9 CPU-minu
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import resource
 import sys
@@ -199,13 +198,9 @@ def main(argv=None):
                 r["authors_cpu_s_over_ours"] = round(ref[name] / r["cpu_s"], 2)
             out["protocols"][name] = r
     out["machine"].update(machine_end(machine))
-    text = json.dumps(out, indent=2)
-    if args.out:
-        from b2models.results import atomic_write
+    from _machine import emit_json
 
-        atomic_write(args.out, text + "\n")
-    print(text)
-    return out
+    return emit_json(out, args.out)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ loop time is the binary's start-up, loading of the run arguments and writing of 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -108,13 +107,9 @@ def main(argv=None):
                                                          - out["ns_per_step_sum_of_code_objects"], 1)
     out["ns_per_step_binary_outside_loop"] = round(out["ns_per_step_binary_median_profiled"]
                                                    - out["ns_per_step_network_loop_median_profiled"], 1)
-    text = json.dumps(out, indent=2)
-    if args.out:
-        from b2models.results import atomic_write
+    from _machine import emit_json
 
-        atomic_write(args.out, text + "\n")
-    print(text)
-    return out
+    return emit_json(out, args.out)
 
 
 if __name__ == "__main__":
