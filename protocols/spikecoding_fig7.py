@@ -673,6 +673,7 @@ def summarise(p: Fig7Params, results: list[dict]) -> dict:
         m["B_error_ratio_max_removed"] = float(e[-1] / e[0])
         m["B_max_removed_weight"] = max(r["max_removed_weight"] for r in results if r["panel"] == "B")
     if "C" in p.panels:
+        ratios_delayed = []
         for d, tau in zip(p.grid("delays"), p.grid("psc_taus")):
             lvl, e, s, _ = curve(results, "C", "noise", where=_delay_is(d, tau))
             tag = f"d{d:g}ms_tau{tau:g}ms"
@@ -688,6 +689,14 @@ def summarise(p: Fig7Params, results: list[dict]) -> dict:
             best = int(np.nanargmin(e))
             m[f"C_best_noise_{tag}"] = float(lvl[best])
             m[f"C_best_error_{tag}"] = float(e[best])
+            # the paper's reading (the mean curve's lowest noisy point against noise 0), and a paired
+            # secondary count: seeds whose best noisy error is below their own noiseless error (same input)
+            if lvl.size > 1 and lvl[0] == 0:
+                m[f"C_best_noisy_over_noiseless_{tag}"] = float(np.nanmin(e[1:]) / e[0])
+                m[f"C_seeds_noise_helps_{tag}"], m[f"C_seeds_{tag}"] = seeds_where_noise_helps(
+                    [r for r in results if r["panel"] == "C" and (r["delay"], r["tau"]) == (d, tau)])
+                if d > 0:
+                    ratios_delayed.append(m[f"C_best_noisy_over_noiseless_{tag}"])
             m[f"C_worst_after_over_before_{tag}"] = float(np.nanmax(e / eb))
             m[f"C_worst_after_over_poisson_{tag}"] = float(np.nanmax(e / ep))
             m[f"C_max_rate_hz_{tag}"] = float(np.nanmax(rate))
@@ -702,7 +711,26 @@ def summarise(p: Fig7Params, results: list[dict]) -> dict:
         m["C_longest_delay_after_over_before"] = m[f"C_worst_after_over_before_{dl}"]
         m["C_longest_delay_after_over_poisson"] = m[f"C_worst_after_over_poisson_{dl}"]
         m["C_longest_delay_max_rate_over_ceiling"] = m[f"C_max_rate_hz_{dl}"] / m["C_rate_ceiling_hz"]
+        if ratios_delayed:
+            m["C_noise_helps_min_ratio_delayed"] = float(min(ratios_delayed))
     return m
+
+
+def seeds_where_noise_helps(rows: list[dict]) -> tuple[int, int]:
+    """(seeds whose lowest error at a noise level > 0 is below their error without noise, seeds with both).
+
+    Every seed learns from the same input at every noise level, so this pairs the comparison per seed."""
+    by_seed: dict = {}
+    for r in rows:
+        if np.isfinite(r["error"]):
+            by_seed.setdefault(r["seed"], {})[r["noise"]] = r["error"]
+    helped = total = 0
+    for errs in by_seed.values():
+        noisy = [v for k, v in errs.items() if k > 0]
+        if 0.0 in errs and noisy:
+            total += 1
+            helped += int(min(noisy) < errs[0.0])
+    return helped, total
 
 
 def run_ei(ctx, p: Fig7Params) -> dict:
@@ -879,10 +907,10 @@ PROTOCOL = Protocol(
               "hurts (Fig 7B)", "≤ 0.2", lambda v: v is not None and v <= 0.2, "{:.2f}"),
         Claim("B_error_ratio_removed0.9", "E–I network: error with 90 % of the connections removed / intact",
               "hurts (Fig 7B)", "—", None, "{:.2f}"),
-        Claim("C_noise_helps_min_ratio_delayed", "E–I network: lowest (best noisy error / noiseless error) over the "
-              "delays > 0", "noise lowers the error with delays (Fig 7C)", "< 1", lambda v: v is not None and v < 1,
-              "{:.3f}"),
-        Claim("C_best_noisy_over_noiseless_d0ms", "E–I network, no delay: best noisy error / noiseless error",
+        Claim("C_noise_helps_min_ratio_delayed", "lowest (best noisy error / noiseless error) over the "
+              "delays > 0 (mean over seeds)", "noise lowers the error with delays (Fig 7C)", "< 1",
+              lambda v: v is not None and v < 1, "{:.3f}"),
+        Claim("C_best_noisy_over_noiseless_d0ms", "no delay: best noisy error / noiseless error",
               "noise does not help without delay", "≥ 1", None, "{:.3f}"),
         Claim("C_best_over_poisson5_d2ms", "E–I network, 2 ms delay: best error / Poisson population at 5 Hz",
               "better than a rate-matched Poisson code (Fig 7C)", "< 1", lambda v: v is not None and v < 1,

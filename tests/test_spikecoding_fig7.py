@@ -237,3 +237,32 @@ def test_removal_of_one_connection_type_takes_that_types_share_of_the_all_types_
         with pytest.raises(ValueError, match="ei_removed_types"):
             Fig7Params(network="ei", ei_removed_types=bad).validate()
     Fig7Params(network="ei", ei_removed_types="ie, ee").validate()
+
+
+def test_seeds_where_noise_helps_pairs_each_seed_with_its_own_noiseless_error():
+    from b2models.protocols.spikecoding_fig7 import seeds_where_noise_helps
+
+    rows = [dict(seed=1, noise=0.0, error=0.10), dict(seed=1, noise=0.01, error=0.08),
+            dict(seed=1, noise=0.03, error=0.20),  # seed 1: helped at 0.01
+            dict(seed=2, noise=0.0, error=0.05), dict(seed=2, noise=0.01, error=0.06),  # seed 2: not helped
+            dict(seed=3, noise=0.01, error=0.01),  # seed 3: no noiseless point, not counted
+            dict(seed=4, noise=0.0, error=np.nan), dict(seed=4, noise=0.01, error=0.02)]  # NaN dropped
+    assert seeds_where_noise_helps(rows) == (1, 2)
+    assert seeds_where_noise_helps([]) == (0, 0)
+
+
+def test_single_network_summary_reports_whether_noise_helps_with_delays():
+    from b2models.protocols.spikecoding_fig7 import Fig7Params, summarise
+
+    p = Fig7Params(panels="C", delays="0,2", psc_taus="0,0", noise_levels="0,0.01", n_seeds=2)
+    res = []
+    for d, errs in ((0.0, {0.0: 0.01, 0.01: 0.02}), (2.0, {0.0: 0.05, 0.01: 0.04})):
+        for seed in (1, 2):
+            for lv, e in errs.items():
+                res.append(dict(panel="C", N=20, removed=0.0, noise=lv, delay=d, tau=0.0, seed=seed, error=e,
+                                rate_hz=10.0, error_before=0.2, poisson_error=0.3))
+    m = summarise(p, res)
+    assert m["C_best_noisy_over_noiseless_d0ms_tau0ms"] == pytest.approx(2.0)
+    assert m["C_best_noisy_over_noiseless_d2ms_tau0ms"] == pytest.approx(0.8)
+    assert (m["C_seeds_noise_helps_d2ms_tau0ms"], m["C_seeds_d2ms_tau0ms"]) == (2, 2)
+    assert m["C_noise_helps_min_ratio_delayed"] == pytest.approx(0.8)
