@@ -693,8 +693,12 @@ def summarise(p: Fig7Params, results: list[dict]) -> dict:
             # secondary count: seeds whose best noisy error is below their own noiseless error (same input)
             if lvl.size > 1 and lvl[0] == 0:
                 m[f"C_best_noisy_over_noiseless_{tag}"] = float(np.nanmin(e[1:]) / e[0])
-                m[f"C_seeds_noise_helps_{tag}"], m[f"C_seeds_{tag}"] = seeds_where_noise_helps(
+                paired = seeds_below_noiseless(
                     [r for r in results if r["panel"] == "C" and (r["delay"], r["tau"]) == (d, tau)])
+                for lv, (below, total, median) in paired.items():
+                    m[f"C_seeds_below_noiseless_{tag}_noise{lv:g}"] = below
+                    m[f"C_seeds_paired_{tag}_noise{lv:g}"] = total
+                    m[f"C_median_paired_ratio_{tag}_noise{lv:g}"] = median
                 if d > 0:
                     ratios_delayed.append(m[f"C_best_noisy_over_noiseless_{tag}"])
             m[f"C_worst_after_over_before_{tag}"] = float(np.nanmax(e / eb))
@@ -716,21 +720,23 @@ def summarise(p: Fig7Params, results: list[dict]) -> dict:
     return m
 
 
-def seeds_where_noise_helps(rows: list[dict]) -> tuple[int, int]:
-    """(seeds whose lowest error at a noise level > 0 is below their error without noise, seeds with both).
+def seeds_below_noiseless(rows: list[dict]) -> dict:
+    """Per noise level > 0: (seeds whose error is below their own noiseless error, seeds with both, median of
+    error / noiseless error over those seeds).
 
-    Every seed learns from the same input at every noise level, so this pairs the comparison per seed."""
+    Every seed learns from the same input at every noise level, so the comparison is paired per seed.  Each
+    level is counted on its own: the best of several noisy levels against one noiseless point would be below it
+    by chance alone in k / (k + 1) of the seeds for k levels."""
     by_seed: dict = {}
     for r in rows:
         if np.isfinite(r["error"]):
             by_seed.setdefault(r["seed"], {})[r["noise"]] = r["error"]
-    helped = total = 0
-    for errs in by_seed.values():
-        noisy = [v for k, v in errs.items() if k > 0]
-        if 0.0 in errs and noisy:
-            total += 1
-            helped += int(min(noisy) < errs[0.0])
-    return helped, total
+    levels = sorted({lv for errs in by_seed.values() for lv in errs if lv > 0})
+    out = {}
+    for lv in levels:
+        ratios = [errs[lv] / errs[0.0] for errs in by_seed.values() if lv in errs and 0.0 in errs and errs[0.0] > 0]
+        out[lv] = (int(sum(r < 1 for r in ratios)), len(ratios), float(np.median(ratios)) if ratios else float("nan"))
+    return out
 
 
 def run_ei(ctx, p: Fig7Params) -> dict:

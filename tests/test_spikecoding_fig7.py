@@ -239,16 +239,20 @@ def test_removal_of_one_connection_type_takes_that_types_share_of_the_all_types_
     Fig7Params(network="ei", ei_removed_types="ie, ee").validate()
 
 
-def test_seeds_where_noise_helps_pairs_each_seed_with_its_own_noiseless_error():
-    from b2models.protocols.spikecoding_fig7 import seeds_where_noise_helps
+def test_seeds_below_noiseless_pairs_each_seed_with_its_own_noiseless_error():
+    from b2models.protocols.spikecoding_fig7 import seeds_below_noiseless
 
     rows = [dict(seed=1, noise=0.0, error=0.10), dict(seed=1, noise=0.01, error=0.08),
-            dict(seed=1, noise=0.03, error=0.20),  # seed 1: helped at 0.01
-            dict(seed=2, noise=0.0, error=0.05), dict(seed=2, noise=0.01, error=0.06),  # seed 2: not helped
+            dict(seed=1, noise=0.03, error=0.20),
+            dict(seed=2, noise=0.0, error=0.05), dict(seed=2, noise=0.01, error=0.06),
             dict(seed=3, noise=0.01, error=0.01),  # seed 3: no noiseless point, not counted
             dict(seed=4, noise=0.0, error=np.nan), dict(seed=4, noise=0.01, error=0.02)]  # NaN dropped
-    assert seeds_where_noise_helps(rows) == (1, 2)
-    assert seeds_where_noise_helps([]) == (0, 0)
+    out = seeds_below_noiseless(rows)
+    assert set(out) == {0.01, 0.03}
+    below, total, median = out[0.01]
+    assert (below, total) == (1, 2) and median == pytest.approx((0.8 + 1.2) / 2)
+    assert out[0.03][:2] == (0, 1) and out[0.03][2] == pytest.approx(2.0)
+    assert seeds_below_noiseless([]) == {}
 
 
 def test_single_network_summary_reports_whether_noise_helps_with_delays():
@@ -264,5 +268,6 @@ def test_single_network_summary_reports_whether_noise_helps_with_delays():
     m = summarise(p, res)
     assert m["C_best_noisy_over_noiseless_d0ms_tau0ms"] == pytest.approx(2.0)
     assert m["C_best_noisy_over_noiseless_d2ms_tau0ms"] == pytest.approx(0.8)
-    assert (m["C_seeds_noise_helps_d2ms_tau0ms"], m["C_seeds_d2ms_tau0ms"]) == (2, 2)
+    assert (m["C_seeds_below_noiseless_d2ms_tau0ms_noise0.01"], m["C_seeds_paired_d2ms_tau0ms_noise0.01"]) == (2, 2)
+    assert m["C_median_paired_ratio_d2ms_tau0ms_noise0.01"] == pytest.approx(0.8)
     assert m["C_noise_helps_min_ratio_delayed"] == pytest.approx(0.8)
