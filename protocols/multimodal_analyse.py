@@ -26,7 +26,9 @@ pairs only, so that 47.8 % of its joint units are active (the paper's FFA; ``ffa
   modalities for the most frequent people (the goal here: the 5 most frequent);
 * multimodal fraction: units responsive (active on ≥ 5% of the inputs) to face-only test faces and to
   name-only names, among units responsive to either (paper: LCA 59.76%, FFA 5.27%);
-* sparsity: mean fraction of active P1 units for face+name test pairs (paper: 20.2% vs 47.8%);
+* sparsity: mean fraction of active P1 units for face+name test pairs (paper: 20.2% vs 47.8%), and for
+  the training pairs; P1's λ (``lam_p1``, or chosen on training pairs with ``p1_target_active``) and
+  its search are in the metrics (``lca_p1_*``);
 * identity from P1 features: logistic regression fitted on face-only training codes, accuracy on
   face-only test codes (a number for "more separable", Fig 9; chance = 1/n_people); the same
   classifier on the input faces (``pixels_identity_accuracy``) and on the LCA's V1 code
@@ -46,7 +48,13 @@ import numpy as np
 
 from b2models.analysis import multimodal as mm
 from b2models.protocol import Claim, Protocol
-from b2models.protocols.multimodal_train import MultimodalParams, ffa_metrics, quick_params, train_stage
+from b2models.protocols.multimodal_train import (
+    MultimodalParams,
+    ffa_metrics,
+    lca_p1_metrics,
+    quick_params,
+    train_stage,
+)
 
 
 def model_metrics(a, model: str, n_top: int) -> tuple[dict, dict]:
@@ -124,6 +132,7 @@ def run(ctx) -> dict:
     models = ["lca"] + (["ffa"] if bool(a["ffa_available"]) else [])
     metrics = {"n_people": int(len(a["names"])), "n_test_faces": int(len(a["y_test"])),
                "chance_identity": 1.0 / len(a["names"])}
+    metrics.update(lca_p1_metrics(a, p))  # P1's λ (given or chosen on the training pairs) and its activity
     if bool(a["ffa_available"]):  # the autoencoder's L1 weight, chosen on the training pairs
         metrics.update(ffa_metrics(a))
     if "face_test" in a:  # the same classifier on the model's input: what the layers keep of identity

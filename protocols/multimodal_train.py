@@ -27,6 +27,15 @@ weight is chosen on the training pairs so that ``ffa_target_active`` of the join
 fits, stopping within ``ffa_target_tol``); with ``ffa_target_active=0`` the given ``ffa_l1`` is used.  A
 fixed weight does not carry over between data sets: 1e-4 silences every joint unit at ``scale=data``.
 
+Sparsity of the joint layer: P1's λ is ``lam_hidden`` (as V2, V3, T2) unless ``lam_p1`` > 0 gives its own.
+With ``p1_target_active`` > 0 it is chosen on training pairs instead (:func:`calibrate_p1_lam`: a fixed subset of
+``P1_CALIBRATION_PAIRS`` training face + name pairs coded by the NumPy reference of the hierarchy with the current
+dictionaries, λ searched until that fraction of P1 units is active) before every epoch and once more after the
+last, and applied to the compiled network as a run argument (no rebuild).  The paper's joint layer is 20.2 %
+active (``--set p1_target_active=0.202``); the chosen λ values are logged and kept in the metrics
+(``lca_p1_lam``, ``lca_p1_calibration``), beside P1's active fraction on all training and test pairs.  At their
+defaults (0) neither option enters the cache key, so stages cached before them stay valid.
+
 The LCA stage is cached (``results/cache/multimodal_train``, keyed by every parameter but the FFA's) and
 the FFA stage apart from it (``results/cache/multimodal_ffa``, keyed by the data, the widths, the FFA's
 parameters and the seed), so that the FFA can be changed without retraining the LCA; both are read by
@@ -85,7 +94,10 @@ class MultimodalParams:
     t_atoms: tuple = (128, 128)  # T1, T2
     p_atoms: int = 256  # joint layer P1
     lam_input: float = 0.05  # λ of V1 and T1 (inputs have unit norm)
-    lam_hidden: float = 0.05  # λ of V2, V3, T2 and P1
+    lam_hidden: float = 0.05  # λ of V2, V3, T2 (and of P1 unless lam_p1 or p1_target_active says otherwise)
+    lam_p1: float = 0.0  # λ of the joint layer P1; 0: lam_hidden
+    p1_target_active: float = 0.0  # > 0: P1's λ chosen on training pairs for this active fraction (paper: 0.202),
+    #                                before each epoch and after the last one (:func:`calibrate_p1_lam`); 0: off
     n_iter: int = 100
     tau: Quantity = field(default_factory=lambda: 10 * ms)
     dt: Quantity = field(default_factory=lambda: 1 * ms)
@@ -143,6 +155,13 @@ class MultimodalParams:
             raise ValueError(f"ffa_l1={self.ffa_l1} must be >= 0 and ffa_lr={self.ffa_lr} > 0")
         if min(self.lam_input, self.lam_hidden) < 0:
             raise ValueError("lam_input and lam_hidden must be >= 0")
+        if not 0 <= self.lam_p1 < 1:
+            raise ValueError(f"lam_p1={self.lam_p1} must be in [0, 1) (0: lam_hidden)")
+        if not 0 <= self.p1_target_active < 1:
+            raise ValueError(f"p1_target_active={self.p1_target_active} must be in [0, 1) (0: off)")
+        if self.lam_p1 > 0 and self.p1_target_active > 0:
+            raise ValueError(f"lam_p1={self.lam_p1} and p1_target_active={self.p1_target_active}: give one of them "
+                             "(p1_target_active chooses P1's λ itself)")
         if self.top_people < 1:
             raise ValueError(f"top_people={self.top_people} must be >= 1")
         self.lca_params().validate()
@@ -182,8 +201,13 @@ class MultimodalParams:
         for k, m in enumerate(self.t_atoms):
             L.append(LayerSpec(f"T{k + 1}", m, (prev,), self.lam_input if k == 0 else self.lam_hidden))
             prev = f"T{k + 1}"
-        L.append(LayerSpec("P1", self.p_atoms, (top_v, prev), self.lam_hidden))
+        L.append(LayerSpec("P1", self.p_atoms, (top_v, prev), self.p1_lam()))
         return L
+
+    def p1_lam(self) -> float:
+        """λ of P1 as built: ``lam_p1`` if given, else ``lam_hidden`` (with ``p1_target_active`` the start of the
+        search; the chosen λ is applied at run time)."""
+        return self.lam_p1 if self.lam_p1 > 0 else self.lam_hidden
 
 
 VISION_KINDS = ("dense", "conv")
@@ -347,6 +371,85 @@ def cuda_codegen_prefs(backend: str):
         brian2.prefs.codegen.loop_invariant_optimisations = old
 
 
+#: P1's λ search (``p1_target_active``): training pairs it codes, tolerance on the active fraction, most probes
+P1_CALIBRATION_PAIRS = 600
+P1_TARGET_TOL = 0.005
+P1_MAX_PROBES = 16
+
+
+def calibrate_p1_lam(layers, phi: dict, inputs: dict, target: float, n_iter: int, dt_over_tau: float,
+                     fb_gain: float = 1.0, lam0: float = 0.05, tol: float = P1_TARGET_TOL,
+                     max_probes: int = P1_MAX_PROBES) -> tuple[float, float, list]:
+    """λ of the layer P1 for which ``target`` of its units are active, on average over ``inputs`` (training
+    face + name pairs), with the dictionaries ``phi`` fixed.  The whole hierarchy is coded by
+    :func:`models.lca.hierarchy_reference` (the network's update, feedback included, so the layers below see
+    P1's sparsity too).  Search: the first probe at ``lam0``; while no probe is below the target, λ doubles;
+    then bisection between the largest λ above and the smallest below; stop within ``tol`` or after
+    ``max_probes``.  Returns the probe closest to the target (λ, its active fraction) and every probe."""
+    from b2models.models.lca import hierarchy_reference
+
+    if not 0 < target < 1:
+        raise ValueError(f"target={target}: the active fraction must be in (0, 1)")
+    if lam0 <= 0 or tol <= 0 or max_probes < 1:
+        raise ValueError(f"lam0={lam0} and tol={tol} must be > 0, max_probes={max_probes} >= 1")
+    if "P1" not in {L.name for L in layers}:
+        raise ValueError("the hierarchy has no layer P1")
+
+    def active(lam):
+        trial = [dataclasses.replace(L, lam=lam) if L.name == "P1" else L for L in layers]
+        a = hierarchy_reference(trial, phi, inputs, n_iter, dt_over_tau, fb_gain=fb_gain)["P1"]["a"]
+        return float(np.mean(a > 0))
+
+    lo, hi, lam, probes = 0.0, None, float(lam0), []
+    for _ in range(max_probes):
+        act = active(lam)
+        probes.append((lam, act))
+        if abs(act - target) <= tol:
+            break
+        if act > target:
+            lo = lam
+        else:
+            hi = lam
+        lam = 2 * lam if hi is None else (lo + hi) / 2
+    best = min(probes, key=lambda pr: abs(pr[1] - target))
+    return best[0], best[1], probes
+
+
+class _RunArgSession:
+    """The session of the hierarchy with run arguments of its own added to every run: P1's λ, chosen during
+    training, is applied to the compiled network without rebuilding it."""
+
+    def __init__(self, session):
+        self._session, self.extra = session, {}
+
+    def __getattr__(self, name):
+        return getattr(self._session, name)
+
+    def run(self, run_args=None, seed=None, report=None):
+        return self._session.run({**(run_args or {}), **self.extra}, seed=seed, report=report)
+
+
+def _set_p1_lam(net, lam: float):
+    """Run P1 of ``net`` (built on a :class:`_RunArgSession`) with threshold ``lam`` from now on."""
+    net.session.extra[net.A["P1"].state("lambda_", use_units=True)] = float(lam)
+    net.layers = [dataclasses.replace(L, lam=float(lam)) if L.name == "P1" else L for L in net.layers]
+
+
+def _calibrate_p1(ctx, p, D, net, lam0: float, when: str) -> tuple[float, float, int]:
+    """Choose P1's λ on a fixed subset of the training pairs with the current dictionaries, apply it, log it."""
+    n_train = len(D["y_train"])
+    sub = np.sort(np.random.default_rng([ctx.seed, 202]).choice(n_train, min(n_train, P1_CALIBRATION_PAIRS),
+                                                                 replace=False))
+    inputs = {"face": D["face_train"][sub], "name": D["names"][D["y_train"][sub]]}
+    t0 = time.perf_counter()
+    lam, act, probes = calibrate_p1_lam(net.layers, net.phi, inputs, p.p1_target_active, p.n_iter,
+                                        float(p.dt / p.tau), fb_gain=1.0 if p.feedback else 0.0, lam0=lam0)
+    _set_p1_lam(net, lam)
+    ctx.log(f"P1 λ {when}: {lam:.5g} gives {act:.3f} active P1 units on {len(sub)} training pairs (target "
+            f"{p.p1_target_active}; {len(probes)} probes, {time.perf_counter() - t0:.1f} s)")
+    return lam, act, len(probes)
+
+
 def _lca_stage(ctx, p, D, arrays):
     layers = p.layers()
     dims = {"face": D["face_train"].shape[1], "name": D["names"].shape[1]}
@@ -355,6 +458,8 @@ def _lca_stage(ctx, p, D, arrays):
     key = ([dataclasses.astuple(L) for L in layers], dims, p.chunk, p.n_iter, str(p.tau), str(p.dt))
     with cuda_codegen_prefs(ctx.backend), Session(ctx.backend, "multimodal_lca", key=key, threads=ctx.threads) as s:
         t0 = time.perf_counter()
+        if p.p1_target_active > 0:  # P1's λ is chosen during training and set at run time
+            s = _RunArgSession(s)
         net = LCAHierarchy(p.lca_params(), layers, dims, p.chunk, s, seed=ctx.seed, record_u=False)
         arrays["lca_build_s"] = time.perf_counter() - t0
         n_train = len(D["y_train"])
@@ -362,8 +467,11 @@ def _lca_stage(ctx, p, D, arrays):
         init = {"face": D["face_train"][pick], "name": D["names"][D["y_train"][pick]]}
         net.phi.update(greedy_data_init(layers, init, p.n_iter, float(p.dt / p.tau), rng))
         ctx.log(f"LCA hierarchy built in {arrays['lca_build_s']:.1f} s ({ctx.backend})")
-        err_hist, train_s = _train_with_checkpoints(ctx, p, D, net, rng)
+        err_hist, train_s, p1_hist = _train_with_checkpoints(ctx, p, D, net, rng)
         arrays["lca_train_s"] = train_s
+        arrays["lca_p1_lam"] = float(net.spec["P1"].lam)
+        if p1_hist:  # rows: epochs trained so far (p.epochs: after training), λ, active fraction on the subset, probes
+            arrays["lca_p1_calibration"] = np.array(p1_hist, dtype=float).reshape(-1, 4)
         arrays["lca_train_presentations"] = p.epochs * n_train
         arrays["lca_v1_error_by_epoch"] = np.array(err_hist)
         t0 = time.perf_counter()
@@ -396,6 +504,11 @@ FFA_FIELDS = ("ffa_epochs", "ffa_l1", "ffa_lr", "ffa_target_active", "ffa_target
 _LCA_KEY_FFA_VALUES = {"ffa_epochs": 60, "ffa_l1": 1e-4, "ffa_lr": 1e-3}
 
 
+#: P1 options added later: at their defaults (0: off) they are left out of the LCA stage's key, so that stages
+#: cached before them are found again
+_LCA_KEY_OPTIONAL = {"lam_p1": 0.0, "p1_target_active": 0.0}
+
+
 def lca_stage_config(ctx, p: MultimodalParams) -> dict:
     """Cache key of the LCA stage: the effective parameters without the autoencoder's, the seed, the backend."""
     from b2models.params import jsonable
@@ -405,6 +518,9 @@ def lca_stage_config(ctx, p: MultimodalParams) -> dict:
         if name in _LCA_KEY_FFA_VALUES:
             params[name] = _LCA_KEY_FFA_VALUES[name]
         else:
+            params.pop(name)
+    for name, default in _LCA_KEY_OPTIONAL.items():
+        if params.get(name) == default:
             params.pop(name)
     return {"params": params, "seed": ctx.seed, "backend": ctx.backend}
 
@@ -423,12 +539,14 @@ def _checkpoint_path(ctx, p):
     return ctx.cache.path("multimodal_train_checkpoint", lca_stage_config(ctx, p))
 
 
-def _train_with_checkpoints(ctx, p, D, net, rng) -> tuple[list, float]:
+def _train_with_checkpoints(ctx, p, D, net, rng) -> tuple[list, float, list]:
     """``p.epochs`` passes over the shuffled training pairs, in blocks of whole chunks; after each block the
     dictionaries, the epoch's presentation order, the position, the random state and the errors so far are
     written (atomically) to a checkpoint, which ``--resume`` continues from.  The LCA dynamics are
-    deterministic, so a resumed run learns exactly what an uninterrupted one does.  Returns the V1
-    reconstruction error per epoch and the training time (of this and earlier, interrupted runs)."""
+    deterministic, so a resumed run learns exactly what an uninterrupted one does.  With ``p1_target_active``
+    P1's λ is chosen (:func:`calibrate_p1_lam`) before every epoch and after the last one, and kept in the
+    checkpoint.  Returns the V1 reconstruction error per epoch, the training time (of this and earlier,
+    interrupted runs) and the λ choices (epochs trained so far, λ, active fraction, probes)."""
     import json
 
     from b2models.results import atomic_write, npz_bytes
@@ -437,6 +555,8 @@ def _train_with_checkpoints(ctx, p, D, net, rng) -> tuple[list, float]:
     block = -(-p.checkpoint_every // p.chunk) * p.chunk
     ckpt = _checkpoint_path(ctx, p)
     ep0, start, order, err_hist, err_sum, spent = 0, 0, None, [], 0.0, 0.0
+    target = p.p1_target_active
+    p1_hist = []
     if ctx.resume and ckpt is not None and ckpt.exists():
         try:
             with np.load(ckpt, allow_pickle=False) as z:
@@ -448,10 +568,16 @@ def _train_with_checkpoints(ctx, p, D, net, rng) -> tuple[list, float]:
             ep0, start, order = int(c["epoch"]), int(c["start"]), c["order"]
             err_hist, err_sum, spent = list(c["err_hist"]), float(c["err_sum"]), float(c["train_s"])
             rng.bit_generator.state = json.loads(str(c["rng_state"]))
+            if target > 0:
+                p1_hist = [tuple(r) for r in np.asarray(c["p1_hist"], dtype=float).reshape(-1, 4)]
+                _set_p1_lam(net, float(c["p1_lam"]))
             ctx.log(f"--resume: training continues from epoch {ep0 + 1}, presentation {start} ({ckpt})")
         except Exception as err:  # unreadable or foreign: start over, say so
             ctx.log(f"--resume: checkpoint {ckpt} cannot be used ({err}); training starts from the beginning")
             ep0, start, order, err_hist, err_sum, spent = 0, 0, None, [], 0.0, 0.0
+            p1_hist = []
+            if target > 0:
+                _set_p1_lam(net, p.p1_lam())
     bar = ctx.progress(total=p.epochs * n_train, initial=min(ep0, p.epochs) * n_train + start,
                        desc="LCA training presentations", unit="pres")
     t0 = time.perf_counter()
@@ -459,6 +585,9 @@ def _train_with_checkpoints(ctx, p, D, net, rng) -> tuple[list, float]:
         for ep in range(ep0, p.epochs):
             if order is None or start == 0:
                 order = rng.permutation(n_train)
+            if target > 0 and start == 0:
+                lam, act, n_probes = _calibrate_p1(ctx, p, D, net, net.spec["P1"].lam, f"before epoch {ep + 1}")
+                p1_hist.append((ep, lam, act, n_probes))
             for s0 in range(start, n_train, block):
                 idx = order[s0:s0 + block]
                 out = net.present({"face": D["face_train"][idx], "name": D["names"][D["y_train"][idx]]},
@@ -476,11 +605,17 @@ def _train_with_checkpoints(ctx, p, D, net, rng) -> tuple[list, float]:
                     state.update(epoch=nxt[0], start=nxt[1], order=order, err_hist=np.array(err_hist),
                                  err_sum=err_sum, train_s=spent + time.perf_counter() - t0,
                                  rng_state=np.array(json.dumps(rng.bit_generator.state)))
+                    if target > 0:
+                        state.update(p1_lam=net.spec["P1"].lam, p1_hist=np.array(p1_hist, dtype=float))
                     atomic_write(ckpt, npz_bytes(state))
             start = 0
     finally:
         bar.close()
-    return err_hist, spent + time.perf_counter() - t0
+    train_s = spent + time.perf_counter() - t0
+    if target > 0:  # the trained dictionaries: the λ the network codes with from here on
+        lam, act, n_probes = _calibrate_p1(ctx, p, D, net, net.spec["P1"].lam, "after training")
+        p1_hist.append((p.epochs, lam, act, n_probes))
+    return err_hist, train_s, p1_hist
 
 
 def _ffa_stage(ctx, p, D) -> dict:
@@ -574,11 +709,31 @@ def basic_metrics(a) -> dict:
         "lca_v1_error_last_epoch": float(a["lca_v1_error_by_epoch"][-1]),
         "lca_active_fraction_both": mm.active_fraction(a["lca_P1_both_test"]),
     }
+    m.update(lca_p1_metrics(a))
     if bool(a["ffa_available"]):
         m["ffa_train_s"] = float(a["ffa_train_s"])
         m["ffa_final_loss"] = float(a["ffa_loss"][-1]) if np.size(a["ffa_loss"]) else None
         m["ffa_active_fraction_both"] = mm.active_fraction(a["ffa_P1_both_test"])
         m.update(ffa_metrics(a))
+    return m
+
+
+def lca_p1_metrics(a, p: MultimodalParams | None = None) -> dict:
+    """P1's λ (chosen or given), the λ search if there was one, and P1's active fraction on the training pairs
+    (face + name, every training pair) and on the test pairs."""
+    m = {}
+    if "lca_p1_lam" in a:
+        m["lca_p1_lam"] = float(a["lca_p1_lam"])
+    elif p is not None:  # a stage cached before the λ was stored: the λ it was built with
+        m["lca_p1_lam"] = float(p.effective().p1_lam())
+    if "lca_p1_calibration" in a:
+        rows = np.asarray(a["lca_p1_calibration"], dtype=float).reshape(-1, 4)
+        m["lca_p1_calibration"] = [{"epochs_trained": int(r[0]), "lam": float(r[1]), "active_subset": float(r[2]),
+                                    "probes": int(r[3])} for r in rows]
+        m["lca_p1_active_fraction_calibration"] = float(rows[-1, 2])
+    if "lca_P1_both_train" in a:
+        m["lca_p1_active_fraction_train"] = mm.active_fraction(a["lca_P1_both_train"])
+    m["lca_p1_active_fraction_test"] = mm.active_fraction(a["lca_P1_both_test"])
     return m
 
 
