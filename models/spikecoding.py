@@ -37,17 +37,43 @@ so after learning Γ_i ∝ D_iᵀ M⁻¹ (feedforward weights are the decoders s
 input correlations: excitatory subfields with inhibitory flanks when neighbouring inputs are
 positively correlated) and Ω = −Γ D.  The recurrent rule (Eq 6) is unchanged: it only sees
 voltages.  The factor tr M / J keeps the scale of Eq 7 (P = I for white inputs of any variance,
-so the Fig 2 network is the special case).  The authors' public speech code (machenslab/spikes,
-``MatlabCode/Figure5/netall.m``) has its own form of this rule: at a spike of neuron k,
-ΔΓ_k ∝ I_f − 120·U_k, with I_f the input current low-passed at 0.5 ms and U_k a running (5 s)
-covariance of neuron k's feedforward current Γ_k·I_f with each input current, i.e. U = Γ C; its
-fixed point Γ_k ∝ ⟨I_f⟩_spike C⁻¹ is the same decorrelation, reached without inverting C and with
-the input current (not x) as presynaptic term; the form above is derived independently of that
-code, with P estimated once from the learning input.  Implementation: the Brian2 code is the same — the input
+so the Fig 2 network is the special case).  This rule (``ff_rule="paper"``) is the default.
+Implementation: the Brian2 code is the same — the input
 group's variable ``x`` is used only as the presynaptic term of Eq 7, and for correlated inputs
 the protocols pass P x there (:func:`decorrelated_hebbian_signal`) while c still drives the
 membrane.  M may be shrunk towards its mean diagonal (``shrinkage``) for strongly correlated
 inputs such as spectrogram channels.
+
+The authors' online rule for correlated inputs (``ff_rule="authors_online"``).  Their public speech code
+(machenslab/spikes, ``MatlabCode/Figure5/netall.m``) learns the feedforward weights with a rule of
+another form.  At every step (dt = 0.05 ms) they low-pass their per-step input current I = dt·c at
+2000 s⁻¹ (I_f), keep a running mean m of I_f at 0.2 s⁻¹ (τ = 5 s) and a running average, at the same rate,
+U = ⟨(Γ(I_f − m))(I_f − m)ᵀ⟩ (N×J, i.e. Γ C with C the centred covariance of I_f); at a spike of neuron k,
+ΔΓ_k = ε (I_f − 120 U_k) (their "α = 1/120").  The fixed point Γ_k = ⟨I_f⟩_k C⁻¹ / 120 (⟨·⟩_k: at k's spikes)
+is the decorrelation of the rule above, reached online without inverting C, with the input current
+rather than x as presynaptic term.  Here it is written in the units of x: u = c/λ (whose leaky integral
+is x; the authors' I_f = λ dt u_f), low-passed with τ_f = 0.5 ms (u_f, on the input group), its running
+mean ū (rate 0.2 s⁻¹), per neuron the centred feedforward current g_i = Σ_j Γ_ij (u_f,j − ū_j) (a summed
+synaptic variable), per synapse the running average U_ij of g_i (u_f,j − ū_j) (rate 0.2 s⁻¹), and at
+postsynaptic spikes::
+
+      ΔΓ_ij = ε_F (α u_f,j − U_ij / s)
+
+so that the fixed point is Γ_k = α s ⟨u_f⟩_k C_u⁻¹.  Their constants map to α = 1, s = 1/(120 λ dt) ≈ 20.8
+and ε_F = ε λ dt at their λ dt = 4·10⁻⁴ (their "1/120" fixes s relative to their per-step current units and
+their gain 0.03 on it, not to the covariance of the input); here s is a fixed scale passed with every run
+(``ff_scale``; the speech protocol uses tr C_u / J estimated once from the learning input, as P's tr M / J,
+so that the fixed point has the scale of the default rule for the same α).  Kept from their code: the
+time constants (0.5 ms, 5 s), the centred online covariance, the uncentred presynaptic term at the
+spike, no inversion of C.  Not kept: (i) the low-pass u_f is integrated exactly (factor exp(−dt/τ_f) per
+step) instead of their Euler step 1 − dt/τ_f, which is unstable for dt > 1 ms and nearly equal at their
+0.05 ms (0.905 against 0.9); (ii) they restart V, x and I_f at zero at the start of every 2.5 s segment
+and therefore start feedforward learning only 0.25 s (5,000 steps) into each segment, when those
+transients have decayed; here the state is continuous across chunks (u_f, ū and U are carried like V
+and r), so there is no transient to wait for; (iii) they warm up m and U with four segments of frozen
+learning; here their initial values can be set (``set_state``; the speech protocol starts them at the
+learning input's mean and Γ₀ C_u).  The running averages advance only in learning chunks: a frozen
+(``learning=False``) chunk leaves them as they were.
 
 Deliberate deviations and choices (each measured or reasoned, see the README):
 
@@ -156,6 +182,40 @@ eta_F : 1 (shared)              # learning rate ε_F (0: learning off)
 #: paper Eq 7, at postsynaptic spikes
 HEBBIAN_FEEDFORWARD_RULE_ON_POST = """
 F += eta_F * (alpha * x_pre - F)  # ΔF_ij = ε_F (α x_j − F_ij) o_i
+"""
+
+#: feedforward rules: "paper" (Eq 7, presynaptic term x or P x) or "authors_online" (module docstring)
+FF_RULES = ("paper", "authors_online")
+#: authors' online rule: low-pass of the input current (their 2000 s⁻¹) and rate of the running averages (their la)
+AUTHORS_FF_TAU = 0.5 * ms
+AUTHORS_FF_AVERAGE_RATE = 0.2 * Hz
+
+#: authors' online rule, added to the input group: the low-passed current u_f (units of x) and its running mean
+AUTHORS_FF_INPUT = """
+u_f : 1    # input current c_j/λ low-passed with τ_f (units of x)
+u_bar : 1  # running mean of u_f (rate 0.2 s⁻¹)
+"""
+#: ... updated at the start of every step (after the input lookup), exactly for u_f, Euler for the slow mean
+AUTHORS_FF_INPUT_UPDATE = """
+u_f = c / lambda_ + (u_f - c / lambda_) * decay_f
+u_bar += rate_avg * (u_f - u_bar)
+"""
+#: ... the neuron's centred feedforward current g_i = Σ_j Γ_ij (u_f,j − ū_j)
+AUTHORS_FF_NEURON = """
+g_ff : 1  # centred feedforward current Σ_j Γ_ij (u_f,j − ū_j) (authors' online rule)
+"""
+AUTHORS_FF_SYNAPSE = """
+g_ff_post = F * (u_f_pre - u_bar_pre) : 1 (summed)  # centred feedforward current of neuron i
+U : 1                                                 # running average of g_i (u_f,j − ū_j)
+s_ff : 1 (shared)                                     # scale s of the fixed point α s ⟨u_f⟩ C_u⁻¹
+"""
+#: ... every step, after the summed current g_i of this step
+AUTHORS_FF_AVERAGE_UPDATE = """
+U += rate_avg * (g_ff_post * (u_f_pre - u_bar_pre) - U)
+"""
+#: ... at postsynaptic spikes
+AUTHORS_FF_RULE_ON_POST = """
+F += eta_F * (alpha * u_f_pre - U / s_ff)  # ΔΓ_ij = ε_F (α u_f,j − U_ij / s) o_i
 """
 
 VOLTAGE_RECURRENT_SYNAPSE = """
@@ -305,6 +365,23 @@ def hebbian_precision(x, shrinkage: float = 0.0) -> np.ndarray:
     return scale * np.linalg.inv(M)
 
 
+def authors_ff_initial_state(u_f, F) -> dict:
+    """Start of the authors' online rule from samples u_f (T×J) of the low-passed input current (units of x)
+    and the initial weights F (J×N): the running mean ū = ⟨u_f⟩, the running average U = C_u F at its
+    stationary value for F (U[j, i] = Σ_l C_u[j, l] F[l, i], C_u the centred covariance) and the scale
+    s = tr C_u / J (returned as ``scale``, with ``C``)."""
+    u_f = np.asarray(u_f, dtype=float)
+    F = np.asarray(F, dtype=float)
+    if u_f.ndim != 2 or u_f.shape[0] < 2 or F.ndim != 2 or F.shape[0] != u_f.shape[1]:
+        raise ValueError(f"u_f must be (T, J) with T >= 2 and F (J, N): got u_f {u_f.shape}, F {F.shape}")
+    mean = u_f.mean(axis=0)
+    C = np.cov(u_f, rowvar=False, bias=True).reshape(u_f.shape[1], u_f.shape[1])
+    scale = float(np.trace(C) / C.shape[0])
+    if not scale > 0:
+        raise ValueError("u_f does not vary: the scale tr C_u / J of the authors' rule is undefined")
+    return {"u_bar": mean, "U": C @ F, "scale": scale, "C": C}
+
+
 def decorrelated_hebbian_signal(x, P) -> np.ndarray:
     """The presynaptic signal P x of the feedforward rule for correlated inputs (x is T×J)."""
     x = np.asarray(x, dtype=float)
@@ -342,6 +419,9 @@ class SpikeCodingNetwork:
     ``per_neuron_threshold=True`` gives every neuron its own threshold (attribute ``T``, initially
     ``p.T``), passed with every run.  ``cache_inputs=True`` reads c and x from their arrays once per
     step at the start of the step instead of once per feedforward synapse (same values, faster).
+    ``ff_rule`` selects the feedforward rule (:data:`FF_RULES`): ``"paper"`` (Eq 7, default) or
+    ``"authors_online"`` (the authors' online decorrelating rule, module docstring; scale ``ff_scale``;
+    its state u_f, ū and U is in :meth:`state`).  With ``plastic=False`` the rule is not built.
     The defaults build exactly the Fig 2 network.
     """
 
@@ -358,8 +438,17 @@ class SpikeCodingNetwork:
         steps_per_input: int = 1,
         per_neuron_threshold: bool = False,
         cache_inputs: bool = False,
+        ff_rule: str = "paper",
+        ff_scale: float = 1.0,
     ):
         p.validate()
+        if ff_rule not in FF_RULES:
+            raise ValueError(f"ff_rule={ff_rule!r}: expected one of {FF_RULES}")
+        if not (np.isfinite(ff_scale) and ff_scale > 0):
+            raise ValueError(f"ff_scale={ff_scale}: must be a positive number")
+        self.ff_rule = ff_rule
+        self.ff_scale = float(ff_scale)
+        self.authors_ff = plastic and ff_rule == "authors_online"
         self.p = p
         self.session = session
         self.chunk_steps = int(chunk_steps)
@@ -382,6 +471,10 @@ class SpikeCodingNetwork:
         self.V = np.zeros(p.N)
         self.r = np.zeros(p.N)
         self.T = np.full(p.N, float(p.T))
+        if self.authors_ff:
+            self.u_f = np.zeros(p.J)
+            self.u_bar = np.zeros(p.J)
+            self.U = np.zeros((p.J, p.N))  # U[j, i], laid out as F
         self._build(name)
 
     # -- construction ---------------------------------------------------------------------
@@ -399,6 +492,9 @@ class SpikeCodingNetwork:
         }
         if not self.per_neuron_threshold:
             namespace["T"] = p.T
+        if self.authors_ff:
+            namespace["decay_f"] = float(np.exp(-float(dt / AUTHORS_FF_TAU)))
+            namespace["rate_avg"] = float(AUTHORS_FF_AVERAGE_RATE * dt)
         in_dt = dt * self.steps_per_input
         self.stim_c = TimedArray(np.zeros((self.input_rows, J)) * Hz, dt=in_dt, name=f"{name}_stim_c")
         self.stim_x = TimedArray(np.zeros((self.input_rows, J)), dt=in_dt, name=f"{name}_stim_x")
@@ -406,16 +502,20 @@ class SpikeCodingNetwork:
         # one clock for every object: each extra clock costs the network loop time every step
         clock = Clock(dt, name=f"{name}_clock")
 
-        self.inputs = NeuronGroup(J, INPUT_SIGNAL_STORED if self.cache_inputs else INPUT_SIGNAL, clock=clock,
+        self.inputs = NeuronGroup(J, (INPUT_SIGNAL_STORED if self.cache_inputs else INPUT_SIGNAL)
+                                  + (AUTHORS_FF_INPUT if self.authors_ff else ""), clock=clock,
                                   name=f"{name}_inputs", namespace=namespace)
         extra = []
         if self.cache_inputs:
             extra.append(self.inputs.run_regularly(INPUT_LOOKUP, when="start", name=f"{name}_input_lookup"))
+        if self.authors_ff:
+            extra.append(self.inputs.run_regularly(AUTHORS_FF_INPUT_UPDATE, when="start", order=1,
+                                                   name=f"{name}_authors_ff_input"))
         arbiter = p.one_spike_per_step and ONE_SPIKE_ARBITER
         self.neurons = NeuronGroup(
             N,
             LIF_CODING_NEURON + (PER_NEURON_THRESHOLD if self.per_neuron_threshold else "")
-            + (ARBITER_LINK if arbiter else ""),
+            + (ARBITER_LINK if arbiter else "") + (AUTHORS_FF_NEURON if self.authors_ff else ""),
             threshold=THRESHOLD_ARBITER if arbiter else THRESHOLD_ONE_PER_STEP if p.one_spike_per_step
             else THRESHOLD_ANY,
             reset=CODING_RESET,
@@ -477,20 +577,27 @@ class SpikeCodingNetwork:
         self.ff = Synapses(
             self.inputs,
             self.neurons,
-            model=FEEDFORWARD_SYNAPSE,
-            on_post=HEBBIAN_FEEDFORWARD_RULE_ON_POST if self.plastic else None,
+            model=FEEDFORWARD_SYNAPSE + (AUTHORS_FF_SYNAPSE if self.authors_ff else ""),
+            on_post=(AUTHORS_FF_RULE_ON_POST if self.authors_ff else HEBBIAN_FEEDFORWARD_RULE_ON_POST)
+            if self.plastic else None,
             clock=clock,
             name=f"{name}_feedforward",
             namespace=namespace,
         )
         # synapse j*N + i is F[j, i]
         self.ff.connect(i=np.repeat(np.arange(J), N), j=np.tile(np.arange(N), J))
+        if self.authors_ff:
+            # after the summed currents g_i of this step (slot "groups") and before the spikes' weight changes
+            extra.append(self.ff.run_regularly(AUTHORS_FF_AVERAGE_UPDATE, when="after_groups",
+                                               name=f"{name}_authors_ff_average"))
         self.spikes = SpikeMonitor(self.neurons, name=f"{name}_spikes")
         self.rec.Omega = self.Omega.T.ravel()
         self.ff.F = self.F.ravel()
         self.net = Network(self.inputs, *extra, self.neurons, margin, self.rec, self.ff, self.spikes)
         self.session.expect_size(self.rec.Omega, N * N)
         self.session.expect_size(self.ff.F, N * J)
+        if self.authors_ff:
+            self.session.expect_size(self.ff.U, N * J)
         if self.per_neuron_threshold:
             self.neurons.T = self.T
             self.session.expect_size(self.neurons.T, N)
@@ -521,6 +628,9 @@ class SpikeCodingNetwork:
         }
         if self.per_neuron_threshold:
             args[self.neurons.T] = self.T
+        if self.authors_ff:
+            args.update({self.inputs.u_f: self.u_f, self.inputs.u_bar: self.u_bar, self.ff.U: self.U.ravel(),
+                         self.ff.s_ff: self.ff_scale})
         if self.plastic:
             args[self.rec.eta_Omega] = p.eps_Omega if learning else 0.0
             args[self.ff.eta_F] = p.eps_F if learning else 0.0
@@ -530,6 +640,10 @@ class SpikeCodingNetwork:
         if self.plastic:
             self.Omega = np.array(self.rec.Omega[:]).reshape(p.N, p.N).T.copy()
             self.F = np.array(self.ff.F[:]).reshape(p.J, p.N).copy()
+        if self.authors_ff and learning:  # the rule's running averages advance only while learning
+            self.u_f = np.array(self.inputs.u_f[:])
+            self.u_bar = np.array(self.inputs.u_bar[:])
+            self.U = np.array(self.ff.U[:]).reshape(p.J, p.N).copy()
         duration = self.chunk_steps * float(p.dt)
         v_mean = np.array(self.neurons.V_int[:]) / duration
         v_var = np.array(self.neurons.V2_int[:]) / duration - v_mean**2
@@ -544,13 +658,19 @@ class SpikeCodingNetwork:
         )
 
     def state(self) -> dict:
-        return {"F": self.F.copy(), "Omega": self.Omega.copy(), "V": self.V.copy(), "r": self.r.copy(),
-                "T": self.T.copy()}
+        out = {"F": self.F.copy(), "Omega": self.Omega.copy(), "V": self.V.copy(), "r": self.r.copy(),
+               "T": self.T.copy()}
+        if self.authors_ff:
+            out.update(u_f=self.u_f.copy(), u_bar=self.u_bar.copy(), U=self.U.copy())
+        return out
 
-    def set_state(self, F=None, Omega=None, V=None, r=None, T=None):
+    def set_state(self, F=None, Omega=None, V=None, r=None, T=None, u_f=None, u_bar=None, U=None):
         if T is not None and not self.per_neuron_threshold:
             raise ValueError("per-neuron thresholds need a network built with per_neuron_threshold=True")
-        for name, val in (("F", F), ("Omega", Omega), ("V", V), ("r", r), ("T", T)):
+        if not self.authors_ff and any(v is not None for v in (u_f, u_bar, U)):
+            raise ValueError("u_f, u_bar and U belong to the rule ff_rule='authors_online' of a plastic network")
+        for name, val in (("F", F), ("Omega", Omega), ("V", V), ("r", r), ("T", T), ("u_f", u_f),
+                          ("u_bar", u_bar), ("U", U)):
             if val is not None:
                 old = getattr(self, name)
                 val = np.array(val, dtype=float)

@@ -16,7 +16,13 @@ to the authors' linear interpolation of their 200 Hz spectrogram).  Filtered spi
 at the end of every 1 ms sample (exact, :func:`sampled_filtered_trains`), so coding errors are
 computed on the same 1 kHz grid at every dt.  100 neurons learn with the recurrent rule (Eq 6) and
 the feedforward rule for correlated inputs (presynaptic term P x, see :mod:`models.spikecoding`;
-P from the learning speech, shrunk towards its mean diagonal by ``shrinkage``).
+P from the learning speech, shrunk towards its mean diagonal by ``shrinkage``).  ``ff_rule=authors_online``
+replaces that feedforward rule by the authors' online form (:mod:`models.spikecoding`): the presynaptic
+term is the input current c/λ low-passed at 0.5 ms, decorrelated by a running (5 s) estimate of its
+covariance; its scale s = tr C_u / J, the running mean and the running average U = C_u F₀ start at their
+values over the learning speech (the authors warm them up with 10 s of frozen learning); the running
+averages go on through the whole learning and retraining (one continuous run, so the authors' 0.25 s
+wait at the start of each 2.5 s segment has nothing to wait for).
 
 Recordings: learning uses ``train-clean-100`` (one file per speaker; the last
 ``n_fit_files`` files are kept out of learning and serve only to fit the linear decoder);
@@ -92,8 +98,11 @@ from b2models.backend import Session
 from b2models.data.audio import Filterbank, harmonic_complex, read_audio
 from b2models.data.loaders import librispeech_files
 from b2models.models.spikecoding import (
+    AUTHORS_FF_TAU,
+    FF_RULES,
     SpikeCodingNetwork,
     SpikeCodingParams,
+    authors_ff_initial_state,
     decorrelated_hebbian_signal,
     hebbian_precision,
 )
@@ -138,6 +147,7 @@ class SpeechParams(SpikeCodingParams):
     homeostasis_low_hz: float = 0.4  # below: threshold − ε_Ω (authors: no spike in 2.5 s)
     homeostasis_high_hz: float = 8.0  # above: threshold + ε_Ω (authors: more than 20 spikes in 2.5 s)
     n_clamped: int = 100  # neurons clamped one at a time for the E/I currents of Fig 6 iii (most driven first)
+    ff_rule: str = "paper"  # feedforward rule: 'paper' (Eq 7 with P x) or 'authors_online' (the authors' code)
 
     def validate(self):
         super().validate()
@@ -171,6 +181,8 @@ class SpeechParams(SpikeCodingParams):
                              f"indices in [0, {self.J})")
         if self.n_clamped < 0:
             raise ValueError("n_clamped must be >= 0")
+        if self.ff_rule not in FF_RULES:
+            raise ValueError(f"ff_rule={self.ff_rule!r}: expected one of {FF_RULES}")
 
 
 def steps_per_sample(p: SpeechParams) -> int:
@@ -207,6 +219,26 @@ def command_from_samples(x, lam_dt: float, dt: float, steps: int, x_prev=None) -
     prev = np.concatenate([prev0, x[:-1]])
     A = (1.0 - lam_dt) ** steps
     return (x - A * prev) * (lam_dt / dt) / (1.0 - A)
+
+
+def lowpassed_current(x, p: SpeechParams, block: int = 100_000, every: int = 1) -> np.ndarray:
+    """The authors' rule's presynaptic current u_f (c/λ low-passed with τ_f = 0.5 ms) at the end of every
+    envelope sample of x (T×J), for x presented in one piece; every ``every``-th sample is returned."""
+    from scipy.signal import lfilter
+
+    x = np.asarray(x)
+    R = steps_per_sample(p)
+    lam_dt, dt = float(p.lambda_ * p.dt), float(p.dt)
+    a = float(np.exp(-dt / float(AUTHORS_FF_TAU))) ** R  # per sample: the current is held for R steps
+    zi = np.zeros((1, x.shape[1]))
+    prev, out = None, []
+    for k in range(0, len(x), block):
+        xb = x[k:k + block].astype(float)
+        u = command_from_samples(xb, lam_dt, dt, R, x_prev=prev) / float(p.lambda_)
+        u_f, zi = lfilter([1.0 - a], [1.0, -a], u, axis=0, zi=zi)
+        prev = xb[-1:]
+        out.append(u_f[(-k) % every::every])
+    return np.concatenate(out)
 
 
 def sampled_filtered_trains(spike_i, spike_step, n_neurons: int, n_samples: int, lam_dt: float,
@@ -532,11 +564,18 @@ def _learn(ctx, p: SpeechParams) -> dict:
     learn_rate, learn_T = [], []
     out = {"centres_hz": fb.centres, "gain": gain, "P": P, "new_sound_levels": levels}
     lam_dt = float(p.lambda_ * p.dt)
-    key = (model_key, L, R, "T_i", "cached_inputs")
+    key = (model_key, L, R, "T_i", "cached_inputs") + ((("ff_rule", p.ff_rule),) if p.ff_rule != "paper" else ())
     with Session(ctx.backend, "spikecoding_speech", key=key, threads=ctx.threads) as session:
         net = SpikeCodingNetwork(p, session, L * R, plastic=True, seed=ctx.seed, name="sc", steps_per_input=R,
-                                 per_neuron_threshold=True, cache_inputs=True)
-        ctx.log(f"built in {session.build_s:.1f} s ({session.directory})")
+                                 per_neuron_threshold=True, cache_inputs=True, ff_rule=p.ff_rule)
+        ctx.log(f"built in {session.build_s:.1f} s ({session.directory}); feedforward rule {p.ff_rule!r}")
+        if p.ff_rule == "authors_online":
+            st = authors_ff_initial_state(lowpassed_current(x_learn, p, every=4), net.F)
+            net.ff_scale = st["scale"]
+            net.set_state(u_bar=st["u_bar"], U=st["U"])
+            out["ff_scale"] = st["scale"]
+            ctx.log(f"authors' online rule: scale s = tr C_u / J = {st['scale']:.4g}, condition number of C_u "
+                    f"{np.linalg.cond(st['C']):.3g}")
         coder = _Coder(net, p, ctx.seed)
         out["F_initial"], out["Omega_initial"] = net.F.copy(), net.Omega.copy()
 
@@ -558,7 +597,7 @@ def _learn(ctx, p: SpeechParams) -> dict:
 
         def learn_chunk(x, x_prev):
             c = command_from_samples(x, lam_dt, dt, R, x_prev=x_prev)
-            si, st = coder.run(c, decorrelated_hebbian_signal(x, P), learning=True)
+            si, st = coder.run(c, decorrelated_hebbian_signal(x, P) if p.ff_rule == "paper" else x, learning=True)
             learn_rate.append(coding.mean_rate(len(si), p.N, len(x) * ENVELOPE_DT))
             if p.threshold_homeostasis:
                 net.set_state(T=homeostatic_step(si, st, net.T, p, len(x) * R))
@@ -710,6 +749,11 @@ def run(ctx) -> dict:
     m.update(min_test_error=float(h["test_error"][k_min]), t_min_test_error_s=float(h["t"][k_min]),
              rate_at_min_test_error_hz=float(h["test_rate_hz"][k_min]))
     m["test_error_final_over_min"] = m["final_test_error"] / m["min_test_error"]
+    m["ff_rule"] = p.ff_rule
+    if "ff_scale" in a:
+        m["ff_scale"] = float(a["ff_scale"])
+    fn = np.asarray(a["history_F_norm"], dtype=float)
+    m.update(F_norm_initial=float(fn[0]), F_norm_final=float(fn[-1]))
     lr = np.asarray(a["learn_chunk_rate_hz"])
     m.update(learn_first_chunk_rate_hz=float(lr[0]), learn_max_chunk_rate_hz=float(lr.max()),
              learn_max_spikes_per_step=float(lr.max() * p.N * float(p.dt)),
