@@ -31,6 +31,11 @@ held-out speech is ``test-other`` (10 other speakers, first ``n_test_files`` fil
 learning speech ("train") and for the held-out speakers, with the mean rate, before and during
 learning; the drift is the held-out error at the end over its lowest snapshot.
 
+Held feedforward norms (``hold_ff_norm=true``; a diagnostic, off by default): after every chunk of the learning
+pass each neuron's feedforward vector F_i is rescaled to its norm at the start of learning, so Eq 7 can turn F_i
+but not shrink it.  It tests whether the drift of the held-out error follows the shrinking ‖F_i‖ against the fixed
+thresholds.
+
 Threshold homeostasis (``threshold_homeostasis=true``; off by default, fixed thresholds as in the
 model of the paper's equations; the authors' speech code adapts them): as in the authors' code, after every 2.5 s window
 a neuron's threshold rises by ε_Ω if it fired more than 8 Hz (20 spikes) and falls by ε_Ω if it fired
@@ -148,6 +153,7 @@ class SpeechParams(SpikeCodingParams):
     homeostasis_high_hz: float = 8.0  # above: threshold + ε_Ω (authors: more than 20 spikes in 2.5 s)
     n_clamped: int = 100  # neurons clamped one at a time for the E/I currents of Fig 6 iii (most driven first)
     ff_rule: str = "paper"  # feedforward rule: 'paper' (Eq 7 with P x) or 'authors_online' (the authors' code)
+    hold_ff_norm: bool = False  # diagnostic: rescale each F_i to its starting norm after every learning chunk
 
     def validate(self):
         super().validate()
@@ -518,6 +524,13 @@ def _speech_files(p: SpeechParams):
     return learn_files, fit_files, test_files
 
 
+def hold_norms(F, norms) -> np.ndarray:
+    """F (J × N) with every column i rescaled to ``norms[i]`` (a zero column stays zero)."""
+    F = np.asarray(F, dtype=float)
+    now = np.linalg.norm(F, axis=0)
+    return F * np.divide(np.asarray(norms, dtype=float), now, out=np.zeros_like(now), where=now > 0)
+
+
 def _learn(ctx, p: SpeechParams) -> dict:
     dt = float(p.dt)
     R = steps_per_sample(p)
@@ -578,6 +591,7 @@ def _learn(ctx, p: SpeechParams) -> dict:
                     f"{np.linalg.cond(st['C']):.3g}")
         coder = _Coder(net, p, ctx.seed)
         out["F_initial"], out["Omega_initial"] = net.F.copy(), net.Omega.copy()
+        F_norm0 = np.linalg.norm(net.F, axis=0)
 
         def snapshot(k):
             ev = coder.evaluate(x_fit, {"train": x_train_eval, "test": x_test})
@@ -601,6 +615,8 @@ def _learn(ctx, p: SpeechParams) -> dict:
             learn_rate.append(coding.mean_rate(len(si), p.N, len(x) * ENVELOPE_DT))
             if p.threshold_homeostasis:
                 net.set_state(T=homeostatic_step(si, st, net.T, p, len(x) * R))
+            if p.hold_ff_norm:
+                net.set_state(F=hold_norms(net.F, F_norm0))
             learn_T.append(float(net.T.mean()))
 
         ev0 = snapshot(0)

@@ -203,3 +203,16 @@ def test_pooled_unexplained_fraction():
     # neuron 1's lateral input doubles its feedforward fluctuation: (1.25 + 4 × 0.25) / (1.25 + 0.25)
     assert pooled_unexplained(E, np.column_stack([np.zeros(4), E[:, 1]])) == pytest.approx(2.25 / 1.5)
     assert pooled_unexplained(E, -E, d=2) == pytest.approx(0.0)
+
+
+def test_hold_norms_rescales_each_feedforward_vector_to_its_norm():
+    from b2models.protocols.spikecoding_speech import hold_norms
+
+    rng = np.random.default_rng(0)
+    F = rng.standard_normal((5, 4))
+    F[:, 2] = 0.0  # a zero column stays zero
+    target = np.array([1.0, 0.5, 2.0, 3.0])
+    G = hold_norms(0.3 * F, target)
+    np.testing.assert_allclose(np.linalg.norm(G, axis=0), [1.0, 0.5, 0.0, 3.0])
+    cos = np.sum(G * F, axis=0)[[0, 1, 3]] / (np.linalg.norm(G, axis=0) * np.linalg.norm(F, axis=0))[[0, 1, 3]]
+    np.testing.assert_allclose(cos, 1.0)  # directions unchanged
