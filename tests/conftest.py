@@ -18,3 +18,15 @@ def have_compiler():
     if shutil.which("g++") is None and shutil.which("c++") is None:
         pytest.skip("no C++ compiler: cpp_standalone tests need g++")
     return True
+
+
+@pytest.fixture(scope="session")
+def have_lfw():
+    """The LFW people (``b2models data fetch lfw``); tests that train on them are skipped without them."""
+    try:
+        from b2models.data.loaders import lfw_people
+
+        lfw_people()
+    except Exception:
+        pytest.skip("LFW not available (b2models data fetch lfw)")
+    return True

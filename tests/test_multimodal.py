@@ -242,16 +242,9 @@ def test_paper_test_finds_a_planted_multimodal_unit_and_the_null_does_not():
     assert m["lca_paper_null_auc_p95"] < 0.8, "a null selection should not reach the planted unit's AUC"
 
 
-def test_training_interrupted_then_resumed_learns_what_an_uninterrupted_run_does(tmp_path, monkeypatch):
+def test_training_interrupted_then_resumed_learns_what_an_uninterrupted_run_does(tmp_path, monkeypatch, have_lfw):
     import b2models
     from b2models.models.lca import LCAHierarchy
-
-    try:
-        from b2models.data.loaders import lfw_people
-
-        lfw_people()
-    except Exception:
-        pytest.skip("LFW not available (b2models data fetch lfw)")
     small = dict(n_people=4, max_train=6, max_test=2, v_atoms=(16, 16, 16), t_atoms=(16, 16), p_atoms=16, n_iter=20,
                  epochs=2, chunk=8, checkpoint_every=8, ffa_epochs=0)
     whole = b2models.run("multimodal.train", backend="numpy", quick=True, out=tmp_path / "a", **small)

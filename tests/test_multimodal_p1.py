@@ -100,15 +100,8 @@ def test_the_chosen_lam_reaches_the_compiled_network():
     assert np.mean(out > 0) > np.mean(built > 0), "a smaller λ should make P1 more active"
 
 
-def test_training_with_a_target_ends_near_it_and_records_the_choice(tmp_path):
+def test_training_with_a_target_ends_near_it_and_records_the_choice(tmp_path, have_lfw):
     import b2models
-
-    try:
-        from b2models.data.loaders import lfw_people
-
-        lfw_people()
-    except Exception:
-        pytest.skip("LFW not available (b2models data fetch lfw)")
     small = dict(n_people=4, max_train=6, max_test=2, v_atoms=(16, 16, 16), t_atoms=(16, 16), p_atoms=16, n_iter=20,
                  epochs=2, chunk=8, ffa_epochs=0, p1_target_active=0.3)
     r = b2models.run("multimodal.train", backend="numpy", quick=True, out=tmp_path, **small)
