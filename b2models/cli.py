@@ -2,7 +2,7 @@
 
     b2models list
     b2models run PROTOCOL [--backend cpp] [--set NAME=VALUE ...] [--seed N] [--quick] [--out DIR]
-    b2models reproduce [PAPER] [--quick] ...
+    b2models reproduce PAPER|PROTOCOL|--all [--quick] ...
     b2models show MODEL
     b2models export RUN_DIR --nwb FILE
     b2models data list | fetch NAME
@@ -65,6 +65,8 @@ def build_parser():
                        help="run the sweep points on a Dask cluster (joblib's dask backend; needs dask.distributed)")
     p_rep = sub.add_parser("reproduce", help="run the registered protocols and write a report")
     p_rep.add_argument("paper", nargs="?", default=None, help="a paper (all its protocols) or one protocol")
+    p_rep.add_argument("--all", action="store_true",
+                       help="every protocol of every paper (instead of PAPER; days of compute at full scale)")
     _add_run_options(p_rep)
     p_rep.add_argument("--seeds", type=int, nargs="+", default=None, metavar="N",
                        help="repeat every protocol with these seeds; the report gives mean ± s.d.")
@@ -236,6 +238,11 @@ def cmd_reproduce(args):
     papers = sorted({p.paper for p in table.values()})
     if args.paper is not None and args.paper not in papers and args.paper not in table:
         raise UsageError(f"unknown paper or protocol {args.paper!r}; papers: {', '.join(papers)}")
+    if args.paper is None and not args.all:
+        raise UsageError(f"reproduce: name a paper ({', '.join(papers)}) or a protocol, or give --all to run every "
+                         "protocol of every paper")
+    if args.paper is not None and args.all:
+        raise UsageError(f"reproduce: give either {args.paper!r} or --all, not both")
     if args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: must be >= 1")
     seeds = args.seeds or [args.seed]

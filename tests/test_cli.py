@@ -32,6 +32,8 @@ def run_cli(argv, capsys):
         (["run", "spikecoding.fig2", "--seed", "abc"], "invalid int value: 'abc'"),
         (["run", "spikecoding.fig2", "--threads", "-1"], "--threads -1"),
         (["reproduce", "nosuchpaper"], "unknown paper or protocol 'nosuchpaper'"),
+        (["reproduce", "--quick"], "or give --all to run every protocol"),
+        (["reproduce", "spikecoding", "--all"], "either 'spikecoding' or --all"),
         (["show", "nosuchmodel"], "unknown model 'nosuchmodel'"),
         (["data", "fetch", "nosuchdata"], "nosuchdata"),
         (["frobnicate"], "invalid choice"),
