@@ -30,3 +30,14 @@ def have_lfw():
     except Exception:
         pytest.skip("LFW not available (b2models data fetch lfw)")
     return True
+
+
+@pytest.fixture(scope="session")
+def have_keras():
+    """Keras 3 for the autoencoder baseline (extra ``baselines``); its tests are skipped without it."""
+    from b2models.models.ffa import keras_available
+
+    ok, why = keras_available()
+    if not ok:
+        pytest.skip(why)
+    return True

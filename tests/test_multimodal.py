@@ -169,12 +169,9 @@ def test_linear_identity_accuracy_and_class_distances():
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # raised inside Keras/JAX, not by this project
-def test_ffa_builds_and_trains_one_step():
-    from b2models.models.ffa import FFA, FFAParams, keras_available
+def test_ffa_builds_and_trains_one_step(have_keras):
+    from b2models.models.ffa import FFA, FFAParams
 
-    ok, why = keras_available()
-    if not ok:
-        pytest.skip(why)
     rng = np.random.default_rng(0)
     faces, names = rng.random((8, 20)), rng.random((8, 12))
     ffa = FFA(FFAParams(vision=(6, 5, 4), text=(5, 4), joint=7, epochs=1, batch=8), 20, 12, seed=0)
@@ -274,12 +271,9 @@ def test_training_interrupted_then_resumed_learns_what_an_uninterrupted_run_does
     assert not ckpts[0].exists(), "the checkpoint of a finished, cached training stage should be removed"
 
 
-def test_ffa_l1_search_hits_the_target_active_fraction_on_the_training_pairs():
-    from b2models.models.ffa import FFAParams, active_fraction, fit_to_active_fraction, keras_available
+def test_ffa_l1_search_hits_the_target_active_fraction_on_the_training_pairs(have_keras):
+    from b2models.models.ffa import FFAParams, active_fraction, fit_to_active_fraction
 
-    ok, why = keras_available()
-    if not ok:
-        pytest.skip(why)
     rng = np.random.default_rng(1)
     faces, names = rng.standard_normal((64, 24)), rng.standard_normal((64, 12))
     faces /= np.linalg.norm(faces, axis=1, keepdims=True)
